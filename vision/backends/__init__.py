@@ -1,0 +1,1 @@
+"""Inference backends (onnxruntime) shared by the detector and the embedder."""
