@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +30,7 @@ class Annotator:
 
         out = frame_bgr.copy()
         for i in range(len(dets)):
-            x1, y1, x2, y2 = (int(round(v)) for v in dets.xyxy[i])
+            x1, y1, x2, y2 = (round(float(v)) for v in dets.xyxy[i])
             tid = int(dets.track_id[i]) if dets.track_id is not None else -1
             bird = str(dets.bird_id[i]) if dets.bird_id is not None and dets.bird_id[i] else ""
             colour = _colour(zlib.crc32(bird.encode()) if bird else max(tid, 0))

@@ -97,8 +97,8 @@ class OnnxDetector:
             img, p = letterbox(frame, self.input_wh)
             batch.append(img[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
             params.append(p)
-        x = np.ascontiguousarray(np.stack(batch)).astype(self.input_dtype) / self.input_dtype(255.0)
-        return x, params
+        x = np.ascontiguousarray(np.stack(batch)).astype(np.float32) / np.float32(255.0)
+        return x.astype(self.input_dtype), params
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.fixed_batch is not None and x.shape[0] != self.fixed_batch:

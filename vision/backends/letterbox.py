@@ -25,7 +25,9 @@ def letterbox_params(size_wh: tuple[int, int], input_wh: tuple[int, int]) -> Let
     return LetterboxParams(scale=scale, pad_x=(iw - new_w) / 2, pad_y=(ih - new_h) / 2, size_wh=(w, h))
 
 
-def letterbox(frame_bgr: np.ndarray, input_wh: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, LetterboxParams]:
+def letterbox(
+    frame_bgr: np.ndarray, input_wh: tuple[int, int], pad_value: int = 114
+) -> tuple[np.ndarray, LetterboxParams]:
     """Resize frame into input_wh keeping aspect ratio, padding with grey as ultralytics does."""
     import cv2
 
@@ -36,7 +38,10 @@ def letterbox(frame_bgr: np.ndarray, input_wh: tuple[int, int], pad_value: int =
     new_w, new_h = round(w * p.scale), round(h * p.scale)
     iw, ih = input_wh
     out = np.full((ih, iw, 3), pad_value, dtype=np.uint8)
-    resized = frame_bgr if (new_w, new_h) == (w, h) else cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if (new_w, new_h) == (w, h):
+        resized = frame_bgr
+    else:
+        resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     top, left = round(p.pad_y - 0.1), round(p.pad_x - 0.1)
     out[top : top + new_h, left : left + new_w] = resized
     return out, p

@@ -1,6 +1,7 @@
 """Report wire format shared by edge (writer) and api (reader); neither imports the other."""
 
 from vision.wire.canonical import canonical_bytes, payload_hash
+from vision.wire.chain import ChainProblem, verify_chain
 from vision.wire.schema import (
     SCHEMA_VERSION,
     AlertItem,
@@ -25,7 +26,6 @@ from vision.wire.signing import (
     sign_payload,
     verify_envelope,
 )
-from vision.wire.chain import ChainProblem, verify_chain
 
 __all__ = [
     "SCHEMA_VERSION",
