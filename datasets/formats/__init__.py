@@ -1,0 +1,1 @@
+"""Readers and writers of the dataset formats people actually have: YOLO, COCO and MOTChallenge."""
