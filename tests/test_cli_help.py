@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
-import click
 import pytest
 import typer.main
 
 from flockid.cli import app
 
 
-def _walk(cmd: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _walk(cmd: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    # typer vendors its own click, so groups are recognised by their `commands` mapping.
     out = [path]
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "commands"):
         for name, sub in cmd.commands.items():
             out.extend(_walk(sub, (*path, name)))
     return out
@@ -38,7 +39,7 @@ def test_help(path: tuple[str, ...]) -> None:
     assert "Usage" in result.output
     cmd = ROOT
     for name in path:
-        assert isinstance(cmd, click.Group)
+        assert hasattr(cmd, "commands")
         cmd = cmd.commands[name]
     assert (cmd.help or cmd.short_help or "").strip(), f"flockid {' '.join(path)} has no help text"
 
