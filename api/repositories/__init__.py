@@ -1,0 +1,1 @@
+"""Data access: queries over the SQLAlchemy models, no HTTP and no business rules."""

@@ -1,0 +1,1 @@
+"""Request/response models: Create/Update bodies (extra=forbid, bounded) and Public views."""
