@@ -129,3 +129,10 @@ def test_chain_verification_finds_each_problem() -> None:
     assert [(p.seq, p.kind) for p in verify_chain(resigned, key.public_key())] == [(2, "prev_hash_mismatch")]
     tampered = SignedEnvelope(payload=edited, signature=envs[1].signature, key_id=envs[1].key_id)
     assert [p.kind for p in verify_chain([envs[0], tampered], key.public_key())] == ["bad_signature"]
+
+
+def test_naive_timestamps_are_refused() -> None:
+    payload = report(0, None)
+    payload["window_start"] = "2026-11-01T12:00:00"
+    with pytest.raises(ValidationError, match="timezone"):
+        parse_payload(payload)

@@ -3,13 +3,15 @@ flock reports and registry snapshots share the (device_id, seq) sequence."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 HEX64 = r"^[0-9a-f]{64}$"
+MAX_BIRDS = 1_000_000  # far above any single farm; bounds keep hostile payloads from overflowing storage
+
+# Every timestamp on the wire is an AwareDatetime: a naive time is ambiguous across devices.
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
@@ -20,10 +22,12 @@ class _Strict(BaseModel):
 
 
 class Headcount(_Strict):
-    value: int = Field(ge=0, description="verified headcount: distinct registered birds seen in the window")
-    low: int = Field(ge=0)
-    high: int = Field(ge=0)
-    instantaneous_max: int = Field(ge=0, default=0, description="largest per-frame count in the window")
+    value: int = Field(
+        ge=0, le=MAX_BIRDS, description="verified headcount: distinct registered birds seen in the window"
+    )
+    low: int = Field(ge=0, le=MAX_BIRDS)
+    high: int = Field(ge=0, le=MAX_BIRDS)
+    instantaneous_max: int = Field(ge=0, le=MAX_BIRDS, default=0, description="largest per-frame count in the window")
     stale: bool = Field(default=False, description="true when cameras could not see the flock (tamper, dark)")
 
     @field_validator("high")
@@ -39,8 +43,8 @@ class Headcount(_Strict):
 class BirdSummary(_Strict):
     bird_id: str = Field(pattern=r"^bird-\d{6,}$")
     identity_confidence: Prob
-    first_seen: datetime | None = None
-    last_seen: datetime
+    first_seen: AwareDatetime | None = None
+    last_seen: AwareDatetime
     activity_bl_per_h: NonNeg = Field(description="distance walked per hour, in body lengths")
     length_px: NonNeg | None = None
     weight_g: NonNeg | None = Field(default=None, description="size-based weight estimate")
@@ -65,7 +69,7 @@ AlertKind = Literal[
 
 class AlertItem(_Strict):
     kind: AlertKind
-    at: datetime
+    at: AwareDatetime
     camera_id: str | None = None
     bird_id: str | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
@@ -83,13 +87,13 @@ class CameraStatus(_Strict):
 
 class FrameFingerprint(_Strict):
     camera_id: str
-    at: datetime
+    at: AwareDatetime
     phash: str = Field(pattern=r"^[0-9a-f]{16}$", description="64-bit perceptual hash of the frame")
 
 
 class Snapshot(_Strict):
     camera_id: str
-    at: datetime
+    at: AwareDatetime
     jpeg_b64: str = Field(max_length=400_000)
 
 
@@ -97,16 +101,16 @@ class FlockSignals(_Strict):
     activity_index: NonNeg = 0.0
     huddling_index: Prob = 0.0
     mean_weight_g: NonNeg | None = None
-    mortality_unseen: int = Field(ge=0, default=0, description="registered birds unseen for N days")
+    mortality_unseen: int = Field(ge=0, le=MAX_BIRDS, default=0, description="registered birds unseen for N days")
 
 
 class _Document(_Strict):
     schema_version: int = SCHEMA_VERSION
     device_id: str = Field(min_length=1, max_length=128)
     farm_id: str = Field(min_length=1, max_length=128)
-    seq: int = Field(ge=0, description="per-device sequence number, shared by all document kinds")
+    seq: int = Field(ge=0, le=2**63 - 1, description="per-device sequence number, shared by all document kinds")
     prev_hash: str | None = Field(default=None, pattern=HEX64, description="hash of the payload of seq-1")
-    device_clock: datetime
+    device_clock: AwareDatetime
     monotonic_s: NonNeg = Field(description="device monotonic clock, for skew checks by the API")
 
     @field_validator("prev_hash")
@@ -121,8 +125,8 @@ class _Document(_Strict):
 
 class FlockReport(_Document):
     kind: Literal["flock_report"] = "flock_report"
-    window_start: datetime
-    window_end: datetime
+    window_start: AwareDatetime
+    window_end: AwareDatetime
     camera_ids: list[str] = Field(min_length=1)
     frames_seen: int = Field(ge=0)
     frames_processed: int = Field(ge=0)
@@ -137,7 +141,7 @@ class FlockReport(_Document):
 
     @field_validator("window_end")
     @classmethod
-    def _window_order(cls, end: datetime, info: Any) -> datetime:
+    def _window_order(cls, end: AwareDatetime, info: Any) -> AwareDatetime:
         start = info.data.get("window_start")
         if start is not None and end < start:
             raise ValueError("window_end is before window_start")
@@ -148,14 +152,14 @@ class BirdPrototype(_Strict):
     bird_id: str = Field(pattern=r"^bird-\d{6,}$")
     prototype_f16_b64: str = Field(description="L2-normalised embedding prototype, float16, base64")
     dim: int = Field(ge=1, le=4096)
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
     observations: int = Field(ge=0)
 
 
 class RegistrySnapshot(_Document):
     kind: Literal["registry_snapshot"] = "registry_snapshot"
-    taken_at: datetime
+    taken_at: AwareDatetime
     embedder: str = Field(description="sha256 of the re-ID model the prototypes come from")
     birds: list[BirdPrototype] = Field(default_factory=list)
 
