@@ -1,0 +1,321 @@
+"""Sparse, bursty recordings of a synthetic farm, written as camera videos the edge can replay.
+
+A farm filmed for days at video rate is far too many frames for a 2-core demo, and frames hours
+apart are useless to a tracker and to the stillness test behind dead-bird alerts. So the farm is
+filmed in short bursts (a few frames a minute apart) once per report window: the behaviour
+simulation jumps over the gaps (`FlockSim.advance` handles large steps), growth, deaths, sickness,
+removals and tampering follow simulated time.
+
+`record_farm` writes, per camera, `<camera>.avi` (MJPG: always available in OpenCV), `<camera>.csv`
+(the source time of each frame, as the edge's `timestamps_csv`) and `<camera>.gt.npz` (ground-truth
+boxes, used only by the ground-truth detector of the scenario tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class BurstPlan:
+    """Per report window of `window_s` seconds: `bursts` bursts `burst_every_s` apart, the first
+    `offset_s` into the window; a burst is `frames` frames `spacing_s` apart. For `days` days.
+
+    Several bursts per window let the birds walk in and out of the cameras' views, so the window's
+    verified headcount (distinct birds seen) covers the flock, not one glimpse of it."""
+
+    days: float
+    window_s: float = 6 * 3600.0
+    bursts: int = 8
+    burst_every_s: float = 2400.0
+    frames: int = 4
+    spacing_s: float = 0.1
+    offset_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.days <= 0:
+            raise ValueError(f"BurstPlan.days must be > 0, got {self.days}")
+        if self.frames < 1 or self.bursts < 1:
+            raise ValueError(f"BurstPlan.frames and .bursts must be >= 1, got {self.frames}, {self.bursts}")
+        last = self.offset_s + (self.bursts - 1) * self.burst_every_s + (self.frames - 1) * self.spacing_s
+        if last >= self.window_s:
+            raise ValueError(f"BurstPlan: the last burst ends {last} s into a {self.window_s} s window")
+
+    @property
+    def windows(self) -> int:
+        return max(1, round(self.days * DAY_S / self.window_s))
+
+    def window_times(self, window: int) -> list[float]:
+        base = window * self.window_s + self.offset_s
+        return [base + b * self.burst_every_s + k * self.spacing_s
+                for b in range(self.bursts) for k in range(self.frames)]
+
+    def times_s(self) -> list[float]:
+        """Simulated seconds since the world's first instant (aligned to a window start)."""
+        return [t for w in range(self.windows) for t in self.window_times(w)]
+
+
+def world_config(times_s: Sequence[float], **fields: Any) -> Any:
+    """A WorldConfig whose duration covers times_s (schedules such as random deaths use it)."""
+    from datasets.synth import WorldConfig
+
+    if len(times_s) < 2:
+        raise ValueError("world_config: need at least two instants")
+    span = float(times_s[-1])
+    return WorldConfig(frames=len(times_s), time_step_s=max(span / (len(times_s) - 1), 1e-3), **fields)
+
+
+def burst_frames(world: Any, times_s: Sequence[float], *, dead_in_view: bool = True,
+                 sick_rest: bool = True) -> Iterator[Any]:
+    """Like `FlockWorld.frames()`, but at the given simulated instants instead of a fixed step.
+
+    Every camera's frame of an instant is yielded in turn; `Frame.index` counts instants.
+    dead_in_view: a bird that dies or falls sick is placed at a point some camera sees.
+    sick_rest: a sick bird stays where it was between bursts (the jump over a gap would move it).
+    """
+    import math
+
+    from datasets.synth.frame import Frame
+    from datasets.synth.render import BirdView
+
+    times = [float(t) for t in times_s]
+    if any(b < a for a, b in itertools.pairwise(times)):
+        raise ValueError("burst_frames: times_s must be non-decreasing")
+    c = world.config
+    sim = world.sim
+    n_cam = len(world.cameras)
+    shake = np.zeros((n_cam, 2))
+    frozen: list[Any] = [None] * n_cam
+    applied: list[int] = getattr(world, "_burst_applied", [0] * len(world.birds))
+    removed: list[bool] = getattr(world, "_burst_removed", [False] * len(world.birds))
+    world._burst_applied, world._burst_removed = applied, removed
+    amp = world.scene.shake_px if c.shake else 0.0
+    last_age = -1.0
+    weights = np.zeros(len(world.birds), np.float32)
+    # A world filmed again continues where the last call left it (day 1, then day 2 of one farm).
+    prev_t = float(getattr(world, "_burst_t", 0.0))
+    if times and times[0] < prev_t:
+        raise ValueError(f"burst_frames: this world was already filmed up to t={prev_t}, got t={times[0]}")
+    started = hasattr(world, "_burst_t")
+    deaths = int(getattr(world, "_burst_deaths", 0))
+    for idx, t in enumerate(times):
+        night = world.is_night(t)
+        if idx > 0 or started:
+            sick = (sim.health == "sick") & sim.present
+            keep = sim.pos[sick].copy()
+            sim.advance(t - prev_t, night)
+            if sick_rest and t - prev_t > 60.0 and sick.any():
+                # A sick broiler sits most of the day: across a gap it is found about where it was
+                # left, shuffled a little (a dead one is found exactly where it was).
+                shuffle = world._fx_rng.normal(0.0, 1.0, keep.shape) * 0.3 * sim.length_m[sick][:, None]
+                sim.pos[sick] = keep + shuffle
+                sim.vel[sick] = 0
+        else:
+            if t > 0:
+                sim.advance(t, night)
+            sim.night = night
+        prev_t = t
+        world._burst_t = t
+        for i, b in enumerate(world.birds):
+            while applied[i] < len(b.health) and b.health[applied[i]][0] <= t:
+                state = b.health[applied[i]][1]
+                sim.set_health(i, state)
+                if state in ("dead", "sick") and dead_in_view:
+                    # Where a camera sees it: a death out of every view is only "unseen" mortality.
+                    deaths += 1
+                    world._burst_deaths = deaths
+                    sim.pos[i] = _spot_in_view(world, deaths)
+                applied[i] += 1
+            if not removed[i] and b.removed_at_s is not None and b.removed_at_s <= t:
+                sim.remove(i)
+                removed[i] = True
+        age = world.age_days(t)
+        if abs(age - last_age) > 0.01:
+            sim.length_m = np.array([b.length_m(age) for b in world.birds])
+            weights = np.array([b.weight_g(age) for b in world.birds], np.float32)
+            last_age = age
+        brightness = 1.0 + 0.06 * math.sin(t / 37.0) * c.randomize
+        shake = shake * 0.7 + world._fx_rng.normal(0, amp * 0.6, (n_cam, 2))
+        present = sim.present.copy()
+        vis = sim.visible_mask()
+        poses = sim.poses()
+        view = BirdView(index=np.nonzero(vis)[0], bird_id=np.nonzero(vis)[0] + 1, pos=sim.pos[vis],
+                        heading=sim.heading[vis], length_m=sim.length_m[vis], pose=poses[vis])
+        for ci, rend in enumerate(world.renderers):
+            tamper = world.tamper_at(t, ci)
+            if tamper == "frozen" and frozen[ci] is not None:
+                prev = frozen[ci]
+                yield Frame(prev.image.copy(), idx, t, world.start_epoch + t, prev.is_night, prev.camera_id,
+                            prev.gt, "frozen", age)
+                continue
+            sh = np.clip(np.round(shake[ci]), -6, 6).astype(int)
+            out = rend.render(view, night, (int(sh[0]), int(sh[1])), brightness, world.start_epoch + t, idx)
+            gt = world._gt(present, view, out, poses, weights)
+            image = out.image
+            if tamper is not None and tamper != "frozen":
+                image, gt = world._tamper(tamper, image, gt, idx, ci)
+            fr = Frame(image, idx, t, world.start_epoch + t, night, world.cameras[ci].camera_id, gt, tamper, age)
+            frozen[ci] = fr
+            yield fr
+
+
+def _spot_in_view(world: Any, k: int) -> np.ndarray:
+    """A floor point well inside camera 0's view (the k-th death gets its own spot)."""
+    w, h = world.config.size_wh
+    rng = np.random.default_rng([world.config.seed, 0xDEAD, k])
+    uv = np.array([[rng.uniform(0.3, 0.7) * w, rng.uniform(0.5, 0.8) * h]], np.float64)
+    return np.asarray(world.cameras[0].ground_of(uv), np.float64).reshape(-1)[:2]
+
+
+@dataclass(frozen=True)
+class CameraRecording:
+    camera_id: str
+    video: Path
+    times_csv: Path
+    gt: Path
+    frames: int
+
+
+def _open_writer(path: Path, fps: float, size_wh: tuple[int, int]) -> Any:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size_wh)
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV cannot write an MJPG video here")
+    return writer
+
+
+def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_prefix: str = "cam",
+                time_offset_s: float = 0.0, replay_from: Sequence[float] | None = None,
+                on_frame: Any = None) -> list[CameraRecording]:
+    """Film `world` at `times_s` into one video per camera under out_dir.
+
+    Frame times written to the CSV are `world.start_epoch + t + time_offset_s` (epoch seconds).
+    `replay_from`, when given, films the world at those instants but stamps the frames with
+    `times_s` (same length): yesterday's footage presented as today's.
+    `on_frame(frame)` is called for every rendered frame (progress bars).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamps = [float(t) for t in times_s]
+    film_at = [float(t) for t in (replay_from if replay_from is not None else times_s)]
+    if len(film_at) != len(stamps):
+        raise ValueError(f"replay_from has {len(film_at)} instants, times_s has {len(stamps)}")
+    w, h = world.config.size_wh
+    writers: dict[str, Any] = {}
+    rows: dict[str, list[tuple[int, float]]] = {}
+    gts: dict[str, list[dict[str, np.ndarray]]] = {}
+    names: dict[str, str] = {}
+    try:
+        for fr in burst_frames(world, film_at):
+            cam = names.setdefault(fr.camera_id, f"{camera_prefix}{len(names)}")
+            if cam not in writers:
+                writers[cam] = _open_writer(out_dir / f"{cam}.avi", 2.0, (w, h))
+                rows[cam], gts[cam] = [], []
+            writers[cam].write(fr.image)
+            ts = world.start_epoch + stamps[fr.index] + time_offset_s
+            rows[cam].append((len(rows[cam]), ts))
+            keep = fr.gt.in_view & (fr.gt.visibility >= 0.15)
+            gts[cam].append({"xyxy": fr.gt.xyxy[keep].astype(np.float32),
+                             "bird": fr.gt.bird_id[keep].astype(np.int64),
+                             "state": np.asarray(fr.gt.state[keep], dtype=str),
+                             "weight": fr.gt.weight_g[keep].astype(np.float32),
+                             "vis": fr.gt.visibility[keep].astype(np.float32)})
+            if on_frame is not None:
+                on_frame(fr)
+    finally:
+        for wr in writers.values():
+            wr.release()
+    out = []
+    for cam in writers:
+        csv_path = out_dir / f"{cam}.csv"
+        with open(csv_path, "w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(["frame", "timestamp"])
+            for i, ts in rows[cam]:
+                wr.writerow([i, f"{ts:.3f}"])
+        gt_path = out_dir / f"{cam}.gt.npz"
+        flat: dict[str, np.ndarray] = {}
+        for i, g in enumerate(gts[cam]):
+            for k, v in g.items():
+                flat[f"{i}_{k}"] = v
+        np.savez_compressed(gt_path, n=np.asarray(len(gts[cam])), **flat)  # type: ignore[arg-type]
+        out.append(CameraRecording(cam, out_dir / f"{cam}.avi", csv_path, gt_path, len(rows[cam])))
+    return out
+
+
+def fit_px_per_cm(recording: CameraRecording, *, allometric_a: float = 0.0385, allometric_b: float = 3.0,
+                  max_frames: int = 64) -> float:
+    """Pixels per cm of a camera, fitted the way a farmer calibrates with a few weighed birds: the body
+    length (longest box side, as vision.health measures it) of fully visible birds against the
+    length their known weight implies on the allometric curve weight_g = a * length_cm ** b."""
+    ratios: list[float] = []
+    with np.load(recording.gt) as data:
+        for i in range(min(int(data["n"]), max_frames)):
+            xyxy, weight, vis = data[f"{i}_xyxy"], data[f"{i}_weight"], data[f"{i}_vis"]
+            for box, w, v in zip(xyxy, weight, vis, strict=True):
+                if v < 0.9 or w <= 0:
+                    continue
+                length_px = float(max(box[2] - box[0], box[3] - box[1]))
+                length_cm = (float(w) / allometric_a) ** (1.0 / allometric_b)
+                ratios.append(length_px / length_cm)
+    if len(ratios) < 3:
+        raise ValueError(f"{recording.gt}: too few fully visible birds to calibrate camera {recording.camera_id}")
+    return float(np.median(ratios))
+
+
+FARM_DEFAULTS: dict[str, Any] = {
+    "birds": 24,
+    "cameras": 2,
+    "camera": "oblique",
+    "scene": "run",
+    "size_wh": (320, 180),
+    "bird_px": 30.0,
+    "start_day": 28.0,
+    "leave_rate_per_hour": 0.5,
+    "absence_s": (60.0, 1800.0),
+    "night_fraction": 0.0,
+}
+
+
+def farm_world(times_s: Sequence[float], epoch0: float, **fields: Any) -> Any:
+    """A FlockWorld whose simulated second 0 is epoch0 (UTC seconds), with demo-sized defaults."""
+    from datasets.synth import FlockWorld
+
+    cfg = {**FARM_DEFAULTS, **fields}
+    if cfg.get("night_fraction", 0.0) != 0.0:
+        raise ValueError("farm_world: night_fraction must be 0 (the world's clock would not start at epoch0)")
+    # With no night the world starts its clock at 08:00 of start_epoch's day (FlockWorld._clock).
+    world = FlockWorld(world_config(times_s, start_epoch=epoch0 - 8 * 3600.0, **cfg))
+    if abs(world.start_epoch - epoch0) > 1e-3:
+        raise RuntimeError(f"farm_world: world starts at {world.start_epoch}, expected {epoch0}")
+    return world
+
+
+def restamp(recording: CameraRecording, offset_s: float, out_dir: Path) -> CameraRecording:
+    """The same video presented `offset_s` later: yesterday's footage replayed as today's."""
+    import shutil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / recording.video.name
+    gt = out_dir / recording.gt.name
+    shutil.copyfile(recording.video, video)
+    shutil.copyfile(recording.gt, gt)
+    times_csv = out_dir / recording.times_csv.name
+    with open(recording.times_csv, newline="") as src, open(times_csv, "w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.writer(dst)
+        writer.writerow(["frame", "timestamp"])
+        for row in reader:
+            writer.writerow([row["frame"], f"{float(row['timestamp']) + offset_s:.3f}"])
+    return CameraRecording(recording.camera_id, video, times_csv, gt, recording.frames)

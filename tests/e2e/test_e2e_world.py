@@ -1,0 +1,72 @@
+"""The burst recordings the demo and the scenarios feed to the edge (flockid.demo_world)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets.synth import HealthEvent
+from flockid.demo_world import BurstPlan, burst_frames, farm_world, fit_px_per_cm, record_farm, restamp
+
+
+@pytest.mark.parametrize(("plan", "n", "first", "last"), [
+    (BurstPlan(days=1), 4 * 8 * 4, 600.0, 3 * 21600 + 600 + 7 * 2400 + 0.3),
+    (BurstPlan(days=0.5, bursts=2, burst_every_s=3600, frames=2, spacing_s=1.0), 2 * 2 * 2, 600.0,
+     21600 + 600 + 3600 + 1.0),
+])
+def test_burst_plan_times(plan: BurstPlan, n: int, first: float, last: float) -> None:
+    times = plan.times_s()
+    assert len(times) == n
+    assert times[0] == pytest.approx(first) and times[-1] == pytest.approx(last)
+    assert times == sorted(times)
+    # Every burst sits inside its report window.
+    assert all(int(t // plan.window_s) == w for w in range(plan.windows) for t in plan.window_times(w))
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"days": 0}, "days must be > 0"),
+    ({"days": 1, "frames": 0}, "must be >= 1"),
+    ({"days": 1, "bursts": 10, "burst_every_s": 3000}, "last burst ends"),
+])
+def test_burst_plan_rejects_bad_plans(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        BurstPlan(**kwargs)
+
+
+def test_world_continues_and_dead_bird_lies_in_view(tmp_path: Path) -> None:
+    plan = BurstPlan(days=0.5, bursts=2, frames=2)
+    times = plan.times_s()
+    world = farm_world(times, 1.8e9, seed=5, birds=10, cameras=1,
+                       health_events=[HealthEvent(bird=2, state="dead", at_s=times[4])])
+    first = list(burst_frames(world, times[:4]))
+    assert [f.timestamp for f in first] == pytest.approx([1.8e9 + t for t in times[:4]])
+    with pytest.raises(ValueError, match="already filmed"):
+        list(burst_frames(world, times[:1]))
+    rest = list(burst_frames(world, times[4:]))
+    dead = [f.gt.in_view[list(f.gt.bird_id).index(3)] for f in rest]
+    assert all(dead), "a bird that dies is placed where the camera sees it"
+    boxes = np.array([f.gt.xyxy[list(f.gt.bird_id).index(3)] for f in rest])
+    # A dead bird does not move: only the camera shakes (a few pixels).
+    assert np.abs(boxes - boxes[0]).max() <= 6
+
+
+def test_recording_restamp_and_calibration(tmp_path: Path) -> None:
+    plan = BurstPlan(days=0.25, bursts=3, frames=4)
+    times = plan.times_s()
+    world = farm_world(times, 1.8e9, seed=6, birds=12, cameras=2)
+    recs = record_farm(world, times, tmp_path / "rec")
+    assert [r.camera_id for r in recs] == ["cam0", "cam1"]
+    assert all(r.frames == len(times) for r in recs)
+    with open(recs[0].times_csv) as fh:
+        stamps = [float(row["timestamp"]) for row in csv.DictReader(fh)]
+    assert stamps == pytest.approx([1.8e9 + t for t in times], abs=1e-3)
+    later = restamp(recs[0], 86400.0, tmp_path / "later")
+    with open(later.times_csv) as fh:
+        assert [float(r["timestamp"]) for r in csv.DictReader(fh)] == pytest.approx([s + 86400 for s in stamps])
+    assert later.video.read_bytes() == recs[0].video.read_bytes()
+    ppc = fit_px_per_cm(recs[0])
+    # bird_px 30 at ~35 cm body length: about one pixel per centimetre.
+    assert 0.3 < ppc < 3.0
