@@ -2,9 +2,10 @@
 
 A farm filmed for days at video rate is far too many frames for a 2-core demo, and frames hours
 apart are useless to a tracker and to the stillness test behind dead-bird alerts. So the farm is
-filmed in short bursts (a few frames a minute apart) once per report window: the behaviour
-simulation jumps over the gaps (`FlockSim.advance` handles large steps), growth, deaths, sickness,
-removals and tampering follow simulated time.
+filmed in short bursts once per report window, at the instants `BurstPlan.times_s()` lists:
+`FlockWorld.frames(times_s=...)` jumps the behaviour over the gaps and keeps growth, deaths, sickness,
+removals and tampering on simulated time. The demo's farm (`FARM_DEFAULTS`) places a bird that falls sick
+or dies in camera 0's view and keeps sick birds where they sat between bursts (world config options).
 
 `record_farm` writes, per camera, `<camera>.avi` (MJPG: always available in OpenCV), `<camera>.csv`
 (the source time of each frame, as the edge's `timestamps_csv`) and `<camera>.gt.npz` (ground-truth
@@ -14,8 +15,7 @@ boxes, used only by the ground-truth detector of the scenario tests).
 from __future__ import annotations
 
 import csv
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,108 +74,6 @@ def world_config(times_s: Sequence[float], **fields: Any) -> Any:
     return WorldConfig(frames=len(times_s), time_step_s=max(span / (len(times_s) - 1), 1e-3), **fields)
 
 
-def burst_frames(world: Any, times_s: Sequence[float], *, dead_in_view: bool = True,
-                 sick_rest: bool = True) -> Iterator[Any]:
-    """Like `FlockWorld.frames()`, but at the given simulated instants instead of a fixed step.
-
-    Every camera's frame of an instant is yielded in turn; `Frame.index` counts instants.
-    dead_in_view: a bird that dies or falls sick is placed at a point some camera sees.
-    sick_rest: a sick bird stays where it was between bursts (the jump over a gap would move it).
-    """
-    import math
-
-    from datasets.synth.frame import Frame
-    from datasets.synth.render import BirdView
-
-    times = [float(t) for t in times_s]
-    if any(b < a for a, b in itertools.pairwise(times)):
-        raise ValueError("burst_frames: times_s must be non-decreasing")
-    c = world.config
-    sim = world.sim
-    n_cam = len(world.cameras)
-    shake = np.zeros((n_cam, 2))
-    frozen: list[Any] = [None] * n_cam
-    applied: list[int] = getattr(world, "_burst_applied", [0] * len(world.birds))
-    removed: list[bool] = getattr(world, "_burst_removed", [False] * len(world.birds))
-    world._burst_applied, world._burst_removed = applied, removed
-    amp = world.scene.shake_px if c.shake else 0.0
-    last_age = -1.0
-    weights = np.zeros(len(world.birds), np.float32)
-    # A world filmed again continues where the last call left it (day 1, then day 2 of one farm).
-    prev_t = float(getattr(world, "_burst_t", 0.0))
-    if times and times[0] < prev_t:
-        raise ValueError(f"burst_frames: this world was already filmed up to t={prev_t}, got t={times[0]}")
-    started = hasattr(world, "_burst_t")
-    deaths = int(getattr(world, "_burst_deaths", 0))
-    for idx, t in enumerate(times):
-        night = world.is_night(t)
-        if idx > 0 or started:
-            sick = (sim.health == "sick") & sim.present
-            keep = sim.pos[sick].copy()
-            sim.advance(t - prev_t, night)
-            if sick_rest and t - prev_t > 60.0 and sick.any():
-                # A sick broiler sits most of the day: across a gap it is found about where it was
-                # left, shuffled a little (a dead one is found exactly where it was).
-                shuffle = world._fx_rng.normal(0.0, 1.0, keep.shape) * 0.3 * sim.length_m[sick][:, None]
-                sim.pos[sick] = keep + shuffle
-                sim.vel[sick] = 0
-        else:
-            if t > 0:
-                sim.advance(t, night)
-            sim.night = night
-        prev_t = t
-        world._burst_t = t
-        for i, b in enumerate(world.birds):
-            while applied[i] < len(b.health) and b.health[applied[i]][0] <= t:
-                state = b.health[applied[i]][1]
-                sim.set_health(i, state)
-                if state in ("dead", "sick") and dead_in_view:
-                    # Where a camera sees it: a death out of every view is only "unseen" mortality.
-                    deaths += 1
-                    world._burst_deaths = deaths
-                    sim.pos[i] = _spot_in_view(world, deaths)
-                applied[i] += 1
-            if not removed[i] and b.removed_at_s is not None and b.removed_at_s <= t:
-                sim.remove(i)
-                removed[i] = True
-        age = world.age_days(t)
-        if abs(age - last_age) > 0.01:
-            sim.length_m = np.array([b.length_m(age) for b in world.birds])
-            weights = np.array([b.weight_g(age) for b in world.birds], np.float32)
-            last_age = age
-        brightness = 1.0 + 0.06 * math.sin(t / 37.0) * c.randomize
-        shake = shake * 0.7 + world._fx_rng.normal(0, amp * 0.6, (n_cam, 2))
-        present = sim.present.copy()
-        vis = sim.visible_mask()
-        poses = sim.poses()
-        view = BirdView(index=np.nonzero(vis)[0], bird_id=np.nonzero(vis)[0] + 1, pos=sim.pos[vis],
-                        heading=sim.heading[vis], length_m=sim.length_m[vis], pose=poses[vis])
-        for ci, rend in enumerate(world.renderers):
-            tamper = world.tamper_at(t, ci)
-            if tamper == "frozen" and frozen[ci] is not None:
-                prev = frozen[ci]
-                yield Frame(prev.image.copy(), idx, t, world.start_epoch + t, prev.is_night, prev.camera_id,
-                            prev.gt, "frozen", age)
-                continue
-            sh = np.clip(np.round(shake[ci]), -6, 6).astype(int)
-            out = rend.render(view, night, (int(sh[0]), int(sh[1])), brightness, world.start_epoch + t, idx)
-            gt = world._gt(present, view, out, poses, weights)
-            image = out.image
-            if tamper is not None and tamper != "frozen":
-                image, gt = world._tamper(tamper, image, gt, idx, ci)
-            fr = Frame(image, idx, t, world.start_epoch + t, night, world.cameras[ci].camera_id, gt, tamper, age)
-            frozen[ci] = fr
-            yield fr
-
-
-def _spot_in_view(world: Any, k: int) -> np.ndarray:
-    """A floor point well inside camera 0's view (the k-th death gets its own spot)."""
-    w, h = world.config.size_wh
-    rng = np.random.default_rng([world.config.seed, 0xDEAD, k])
-    uv = np.array([[rng.uniform(0.3, 0.7) * w, rng.uniform(0.5, 0.8) * h]], np.float64)
-    return np.asarray(world.cameras[0].ground_of(uv), np.float64).reshape(-1)[:2]
-
-
 @dataclass(frozen=True)
 class CameraRecording:
     camera_id: str
@@ -216,13 +114,16 @@ def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_p
     gts: dict[str, list[dict[str, np.ndarray]]] = {}
     names: dict[str, str] = {}
     try:
-        for fr in burst_frames(world, film_at):
+        first: int | None = None
+        for fr in world.frames(times_s=film_at):
+            # Frame.index counts the world's instants since it was first filmed, not this call's.
+            first = fr.index if first is None else first
             cam = names.setdefault(fr.camera_id, f"{camera_prefix}{len(names)}")
             if cam not in writers:
                 writers[cam] = _open_writer(out_dir / f"{cam}.avi", 2.0, (w, h))
                 rows[cam], gts[cam] = [], []
             writers[cam].write(fr.image)
-            ts = world.start_epoch + stamps[fr.index] + time_offset_s
+            ts = world.start_epoch + stamps[fr.index - first] + time_offset_s
             rows[cam].append((len(rows[cam]), ts))
             keep = fr.gt.in_view & (fr.gt.visibility >= 0.15)
             gts[cam].append({"xyxy": fr.gt.xyxy[keep].astype(np.float32),
@@ -284,6 +185,9 @@ FARM_DEFAULTS: dict[str, Any] = {
     "leave_rate_per_hour": 0.5,
     "absence_s": (60.0, 1800.0),
     "night_fraction": 0.0,
+    # A death or sickness out of every view would only be "unseen" mortality to the edge.
+    "incident_camera": 0,
+    "sick_stay_put": True,
 }
 
 

@@ -86,6 +86,12 @@ class WorldConfig(_Strict):
     sick_window_s: tuple[float, float] | None = None
     dead_window_s: tuple[float, float] | None = None
     health_events: list[HealthEvent] = Field(default_factory=list)
+    # A bird that falls sick or dies is moved to a spot well inside this camera's view (each incident its
+    # own spot), so the event is filmed rather than lost out of every view; None: it stays where it is.
+    incident_camera: int | None = Field(default=None, ge=0)
+    # Across a gap of over a minute between filmed instants a sick bird is found about where it was left
+    # (sick broilers sit most of the day) instead of wherever the behaviour's jump over the gap put it.
+    sick_stay_put: bool = False
     # Leaving and re-entering the view: trips per bird-hour and absence durations (log-uniform).
     leave_rate_per_hour: float = Field(default=14.0, ge=0, le=3600)
     absence_s: tuple[float, float] = (3.0, 180.0)
@@ -131,6 +137,8 @@ class WorldConfig(_Strict):
         for t in self.tamper:
             if t.camera is not None and t.camera >= self.cameras:
                 raise ValueError(f"tamper: camera {t.camera} out of range (cameras={self.cameras})")
+        if self.incident_camera is not None and self.incident_camera >= self.cameras:
+            raise ValueError(f"incident_camera {self.incident_camera} out of range (cameras={self.cameras})")
         if self.absence_s[0] <= 0:
             raise ValueError(f"absence_s={self.absence_s}: minimum must be > 0")
         return self

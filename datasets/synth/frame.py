@@ -50,7 +50,9 @@ class FrameGT:
 
 @dataclass
 class Frame:
-    """One image of one camera. index is 0-based and shared by all cameras of the same instant."""
+    """One image of one camera. index is 0-based and shared by all cameras of the same instant: it counts
+    the instants of one fixed-step `FlockWorld.frames()` call, or, filming at `times_s`, the instants
+    since the world was first filmed."""
 
     image: np.ndarray  # (H, W, 3) uint8 BGR
     index: int

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from datasets.synth.behaviour import FlockSim, Params
+from datasets.synth.behaviour import REST, FlockSim, Params
 from datasets.synth.birds import Bird, body_length_m, make_flock
 from datasets.synth.camera import Camera, make_cameras
 from datasets.synth.config import WorldConfig
@@ -18,6 +19,32 @@ from datasets.synth.scene import Scene, build_scene
 from datasets.synth.sprites import SpriteBank
 
 DAY_S = 86400.0
+# Gaps longer than this between filmed instants count as "across a gap" for config.sick_stay_put.
+SICK_STAY_GAP_S = 60.0
+# A sick bird sat down by the world rests about as long as a typical rest bout before it may get up.
+REST_BOUT_S = 70.0
+
+
+@dataclass
+class _FilmState:
+    """Where filming has got to: health events and removals applied, the last instant, camera shake and
+    the last live frame of every camera. Filming at times_s keeps one for the world's life, so footage
+    filmed in several calls is the footage of one call."""
+
+    applied_health: list[int]
+    removed: list[bool]
+    shake: np.ndarray  # (cameras, 2) pixels
+    frozen: list[Frame | None]  # per camera: what a "frozen" camera keeps showing
+    t: float | None = None
+    instants: int = 0
+    incidents: int = 0
+    last_age: float = -1.0
+    weights: np.ndarray | None = None
+    sick_spots: dict[int, np.ndarray] = field(default_factory=dict)  # bird index -> where it sat down sick
+
+    @classmethod
+    def fresh(cls, n_birds: int, n_cameras: int) -> _FilmState:
+        return cls([0] * n_birds, [False] * n_birds, np.zeros((n_cameras, 2)), [None] * n_cameras)
 
 
 class FlockWorld:
@@ -64,6 +91,9 @@ class FlockWorld:
             for i in range(len(self.cameras))
         ]
         self._fx_rng = np.random.default_rng([c.seed, 0xF00])
+        # Filming at times_s continues one clock across calls; a fixed step restarts it every call.
+        self._film: _FilmState | None = None
+        self._fixed_step_filmed = False
 
     # ------------------------------------------------------------------ schedule
 
@@ -143,43 +173,83 @@ class FlockWorld:
 
     # ------------------------------------------------------------------ frames
 
-    def frames(self, limit: int | None = None) -> Iterator[Frame]:
-        """Yield frames in time order; with several cameras, every camera's frame of an instant in turn.
-        limit caps the number of instants (config.frames None = endless)."""
+    def frames(self, limit: int | None = None, *, times_s: Iterable[float] | None = None) -> Iterator[Frame]:
+        """Frames in time order; with several cameras, every camera's frame of an instant in turn.
+
+        Without times_s: instants `config.time_step_s` apart from t=0; limit caps the number of instants
+        (config.frames None = endless). Each such call starts again at t=0 and index 0.
+        With times_s (non-decreasing simulated seconds, e.g. short bursts hours apart): the world is
+        filmed at exactly those instants; behaviour jumps over long gaps, growth, health events, removals
+        and tampering follow simulated time. config.frames does not cap these; limit does. The world
+        keeps its clock between such calls: a later call continues the same farm (day 1, then day 2),
+        must start at or after the last instant filmed, and yields what one call would have (`index`
+        counts instants since the world was first filmed).
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"frames: limit must be >= 0, got {limit}")
+        n_cam = len(self.cameras)
+        if times_s is None:
+            if self._film is not None:
+                raise ValueError("frames: this world was filmed at times_s; film a fresh FlockWorld at a fixed step")
+            self._fixed_step_filmed = True
+            return self._run(self._fixed_instants(limit), _FilmState.fresh(len(self.birds), n_cam))
+        if self._fixed_step_filmed:
+            raise ValueError("frames: this world was filmed at a fixed step; film a fresh FlockWorld at times_s")
+        times = [float(t) for t in times_s]
+        for k, t in enumerate(times):
+            if not math.isfinite(t) or t < 0:
+                raise ValueError(f"frames: times_s[{k}]={t} must be a finite number >= 0")
+            if k and t < times[k - 1]:
+                raise ValueError(f"frames: times_s must be non-decreasing, times_s[{k}]={t} < {times[k - 1]}")
+        if limit is not None:
+            times = times[:limit]
+        if self._film is None:
+            self._film = _FilmState.fresh(len(self.birds), n_cam)
+        film = self._film
+        if times and film.t is not None and times[0] < film.t:
+            raise ValueError(f"frames: this world was already filmed up to t={film.t}, times_s starts at {times[0]}")
+        return self._run(self._given_instants(times, film), film)
+
+    def _fixed_instants(self, limit: int | None) -> Iterator[tuple[float, float]]:
+        """(t, dt) every time_step_s; dt is the step itself (not a difference of t's) so the simulation
+        is fed exactly what it always was."""
         c = self.config
         n_inst = c.frames if limit is None else (limit if c.frames is None else min(limit, c.frames))
         step = c.step_s
-        sim = self.sim
-        last_age = -1.0
-        n_cam = len(self.cameras)
-        shake = np.zeros((n_cam, 2))
-        frozen: list[Frame | None] = [None] * n_cam
-        applied_health = [0] * len(self.birds)
-        removed_done = [False] * len(self.birds)
-        amp = self.scene.shake_px if c.shake else 0.0
         idx = 0
         while n_inst is None or idx < n_inst:
-            t = idx * step
+            yield idx * step, (step if idx > 0 else 0.0)
+            idx += 1
+
+    @staticmethod
+    def _given_instants(times: list[float], film: _FilmState) -> Iterator[tuple[float, float]]:
+        for t in times:
+            prev = 0.0 if film.t is None else film.t
+            if t < prev:
+                # Two iterators of one world consumed out of order.
+                raise ValueError(f"frames: this world was already filmed up to t={prev}, got t={t}")
+            yield t, t - prev
+
+    def _run(self, instants: Iterator[tuple[float, float]], film: _FilmState) -> Iterator[Frame]:
+        c = self.config
+        sim = self.sim
+        n_cam = len(self.cameras)
+        amp = self.scene.shake_px if c.shake else 0.0
+        for t, dt in instants:
+            idx = film.instants
+            film.instants += 1
             night = self.is_night(t)
-            if idx > 0:
-                sim.advance(step, night)
-            else:
-                sim.night = night
-            # Scripted health changes and removals up to now.
-            for i, b in enumerate(self.birds):
-                while applied_health[i] < len(b.health) and b.health[applied_health[i]][0] <= t:
-                    sim.set_health(i, b.health[applied_health[i]][1])
-                    applied_health[i] += 1
-                if not removed_done[i] and b.removed_at_s is not None and b.removed_at_s <= t:
-                    sim.remove(i)
-                    removed_done[i] = True
+            self._advance(dt, night, film)
+            film.t = t
+            self._apply_events(t, film)
             age = self.age_days(t)
-            if abs(age - last_age) > 0.01:
+            if film.weights is None or abs(age - film.last_age) > 0.01:
                 sim.length_m = np.array([b.length_m(age) for b in self.birds])
-                weights = np.array([b.weight_g(age) for b in self.birds], np.float32)
-                last_age = age
+                film.weights = np.array([b.weight_g(age) for b in self.birds], np.float32)
+                film.last_age = age
+            weights = film.weights
             brightness = 1.0 + 0.06 * math.sin(t / 37.0) * c.randomize
-            shake = shake * 0.7 + self._fx_rng.normal(0, amp * 0.6, (n_cam, 2))
+            film.shake = film.shake * 0.7 + self._fx_rng.normal(0, amp * 0.6, (n_cam, 2))
             present = sim.present.copy()
             vis = sim.visible_mask()
             poses = sim.poses()
@@ -193,21 +263,77 @@ class FlockWorld:
             )
             for ci, rend in enumerate(self.renderers):
                 tamper = self.tamper_at(t, ci)
-                prev = frozen[ci]
+                prev = film.frozen[ci]
                 if tamper == "frozen" and prev is not None:
                     yield Frame(prev.image.copy(), idx, t, self.start_epoch + t, prev.is_night, prev.camera_id,
                                 prev.gt, "frozen", age)
                     continue
-                sh = np.clip(np.round(shake[ci]), -6, 6).astype(int)
+                sh = np.clip(np.round(film.shake[ci]), -6, 6).astype(int)
                 out = rend.render(view, night, (int(sh[0]), int(sh[1])), brightness, self.start_epoch + t, idx)
                 gt = self._gt(present, view, out, poses, weights)
                 image = out.image
                 if tamper is not None and tamper != "frozen":
                     image, gt = self._tamper(tamper, image, gt, idx, ci)
                 fr = Frame(image, idx, t, self.start_epoch + t, night, self.cameras[ci].camera_id, gt, tamper, age)
-                frozen[ci] = fr
+                film.frozen[ci] = fr
                 yield fr
-            idx += 1
+
+    def _advance(self, dt: float, night: bool, film: _FilmState) -> None:
+        """Move the behaviour on by dt (dt 0: only day/night), keeping sick birds put across long gaps."""
+        sim = self.sim
+        sick = (sim.health == "sick") & sim.present
+        keep = sim.pos[sick].copy()
+        sim.advance(dt, night)
+        if self.config.sick_stay_put and dt > SICK_STAY_GAP_S and sick.any():
+            # A sick broiler sits most of the day: across a gap it is found near the spot where it sat
+            # down, shuffled a little (around that spot, so it does not drift off over many gaps), not
+            # wherever the behaviour's jump over the gap put it (or away).
+            shuffle = self._fx_rng.normal(0.0, 1.0, keep.shape) * 0.3 * sim.length_m[sick][:, None]
+            for k, kept, dxy in zip(np.nonzero(sick)[0].tolist(), keep, shuffle, strict=True):
+                spot = film.sick_spots.setdefault(k, kept)
+                self._sit(k, spot + dxy)
+        for k in [k for k in film.sick_spots if sim.health[k] != "sick"]:
+            del film.sick_spots[k]  # recovered or dead: a later sickness sits down somewhere new
+
+    def _sit(self, i: int, spot: np.ndarray) -> None:
+        """Bird i sits down at spot (a point in the arena) and stays there for a rest bout."""
+        sim = self.sim
+        sim.pos[i] = spot
+        sim.vel[i] = 0
+        sim.target[i] = spot
+        sim.face[i] = np.nan
+        if sim.state[i] != REST:
+            sim.state[i] = REST
+            sim.until[i] = sim.t + REST_BOUT_S
+
+    def _apply_events(self, t: float, film: _FilmState) -> None:
+        """Scripted health changes and removals due by t."""
+        sim = self.sim
+        cam = self.config.incident_camera
+        for i, b in enumerate(self.birds):
+            while film.applied_health[i] < len(b.health) and b.health[film.applied_health[i]][0] <= t:
+                state = b.health[film.applied_health[i]][1]
+                sim.set_health(i, state)
+                if cam is not None and state in ("sick", "dead"):
+                    # Where a camera sees it: a death out of every view is only "unseen" mortality.
+                    film.incidents += 1
+                    spot = self._spot_in_view(cam, film.incidents)
+                    if state == "dead":
+                        sim.pos[i] = spot  # dead birds never move again
+                    else:
+                        self._sit(i, spot)  # also brings back a bird that was away when it fell sick
+                        film.sick_spots[i] = spot
+                film.applied_health[i] += 1
+            if not film.removed[i] and b.removed_at_s is not None and b.removed_at_s <= t:
+                sim.remove(i)
+                film.removed[i] = True
+
+    def _spot_in_view(self, cam: int, k: int) -> np.ndarray:
+        """A floor point well inside camera cam's view; the k-th incident gets its own spot."""
+        w, h = self.config.size_wh
+        rng = np.random.default_rng([self.config.seed, 0xDEAD, k])
+        uv = np.array([[rng.uniform(0.3, 0.7) * w, rng.uniform(0.5, 0.8) * h]], np.float64)
+        return np.asarray(self.cameras[cam].ground_of(uv), np.float64).reshape(-1)[:2]
 
     def _gt(self, present: np.ndarray, view: BirdView, out: RenderOut, poses: np.ndarray,
             weights: np.ndarray) -> FrameGT:

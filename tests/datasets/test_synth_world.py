@@ -234,3 +234,136 @@ def test_config_is_strict() -> None:
         WorldConfig(birds=3, sick_birds=2, dead_birds=2)
     with pytest.raises(ValidationError):
         Tamper(kind="covered", start_s=5, end_s=1)
+
+
+# ---------------------------------------------------------------- filming at given instants (bursts)
+
+# Three bursts of three frames a tenth of a second apart, six hours between bursts.
+BURSTS = [600.0 + b * 21600.0 + k * 0.1 for b in range(3) for k in range(3)]
+TINY = dict(size_wh=(160, 96), birds=10, frames=None)
+
+
+def _same_frames(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for fa, fb in zip(a, b, strict=True):
+        assert np.array_equal(fa.image, fb.image)
+        assert (fa.index, fa.time_s, fa.timestamp, fa.camera_id, fa.is_night, fa.tamper, fa.age_days) == (
+            fb.index, fb.time_s, fb.timestamp, fb.camera_id, fb.is_night, fb.tamper, fb.age_days)
+        for name in ("bird_id", "xyxy", "visible_xyxy", "visibility", "state", "in_view", "pose", "weight_g"):
+            assert np.array_equal(getattr(fa.gt, name), getattr(fb.gt, name)), name
+
+
+def test_times_on_the_step_grid_film_what_a_fixed_step_films() -> None:
+    cfg = WorldConfig(seed=12, frames=6, time_step_s=3600, birds=10, size_wh=(160, 96), cameras=2, sick_birds=1,
+                      dead_birds=1, night_fraction=0.3)
+    fixed = _take(FlockWorld(cfg))
+    timed = list(FlockWorld(cfg).frames(times_s=[k * 3600.0 for k in range(6)]))
+    _same_frames(fixed, timed)
+
+
+def test_bursts_follow_simulated_time_and_a_later_call_continues_the_farm() -> None:
+    cfg = WorldConfig(seed=13, start_day=20, leave_rate_per_hour=0, **TINY,  # type: ignore[arg-type]
+                      health_events=[HealthEvent(bird=4, state="dead", at_s=20000.0)],
+                      removals=[Removal(at_s=40000.0, fraction=0.3)])
+    world = FlockWorld(cfg)
+    one = list(world.frames(times_s=BURSTS))
+    assert [f.time_s for f in one] == BURSTS and [f.index for f in one] == list(range(9))
+    assert [f.timestamp for f in one] == [world.start_epoch + t for t in BURSTS]
+    assert [f.age_days for f in one] == pytest.approx([20 + t / 86400 for t in BURSTS])
+    # Growth, health events and removals that fall in the gaps show up at the next burst.
+    w1 = [float(f.gt.weight_g[0]) for f in one]
+    assert w1[0] == w1[2] < w1[3] == w1[5] < w1[6]
+    assert [len(f.gt) for f in one] == [10] * 6 + [7] * 3
+    removed = {b.bird_id for b in world.birds if b.removed_at_s is not None}
+    assert not removed & set(one[-1].gt.bird_id.tolist())
+    if 5 not in removed:
+        assert [f.gt.state[f.gt.bird_id == 5][0] for f in one] == ["ok"] * 3 + ["dead"] * 6
+    # The birds move little within a burst and are all over the place after a gap.
+    def shift(a: int, b: int) -> float:
+        both = one[a].gt.in_view & one[b].gt.in_view & (one[a].gt.state != "dead")
+        return float(np.abs(one[a].gt.xyxy[both] - one[b].gt.xyxy[both]).mean())
+    assert shift(0, 1) < 3 and shift(2, 3) > 3 * max(shift(0, 1), 1.0)
+    # Same seed and instants: same frames; the same instants filmed in two calls: the same farm.
+    _same_frames(one, list(FlockWorld(cfg).frames(times_s=np.asarray(BURSTS))))
+    split = FlockWorld(cfg)
+    parts = list(split.frames(times_s=BURSTS[:4])) + list(split.frames(times_s=BURSTS[4:]))
+    _same_frames(one, parts)
+    assert len(list(FlockWorld(cfg).frames(limit=2, times_s=BURSTS))) == 2
+
+
+@pytest.mark.parametrize(("times", "needle"), [
+    ([0.0, 5.0, 3.0], r"non-decreasing, times_s\[2\]=3.0"),
+    ([-1.0], r"times_s\[0\]=-1.0 must be a finite number >= 0"),
+    ([float("nan")], "finite"),
+])
+def test_bad_instants_are_refused(times: list[float], needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        FlockWorld(WorldConfig(seed=1, **TINY)).frames(times_s=times)  # type: ignore[arg-type]
+
+
+def test_a_world_is_filmed_forward_and_one_way_only() -> None:
+    world = FlockWorld(WorldConfig(seed=1, **TINY))  # type: ignore[arg-type]
+    assert len(list(world.frames(times_s=[10.0, 20.0]))) == 2
+    with pytest.raises(ValueError, match="already filmed up to t=20.0"):
+        world.frames(times_s=[15.0])
+    assert [f.time_s for f in world.frames(times_s=[20.0, 30.0])] == [20.0, 30.0]
+    with pytest.raises(ValueError, match="fresh FlockWorld at a fixed step"):
+        world.frames()
+    fixed = FlockWorld(WorldConfig(seed=1, **TINY))  # type: ignore[arg-type]
+    assert len(list(fixed.frames(limit=2))) == 2
+    with pytest.raises(ValueError, match="fresh FlockWorld at times_s"):
+        fixed.frames(times_s=[1.0])
+
+
+def _incident_track(seed: int, **options: object) -> dict[int, tuple[bool, float, float]]:
+    """Per bird (3 sick, 7 dead, from the second burst on, camera 0): always seen, how far its box
+    centre strays from where it was first seen (px), its size (px)."""
+    events = [HealthEvent(bird=2, state="sick", at_s=BURSTS[3]), HealthEvent(bird=6, state="dead", at_s=BURSTS[3])]
+    cfg = WorldConfig(seed=seed, size_wh=(320, 180), birds=10, frames=None, cameras=2, camera="oblique",
+                      scene="run", bird_px=30, shake=False, leave_rate_per_hour=0.5, absence_s=(60, 1800),
+                      health_events=events, **options)  # type: ignore[arg-type]
+    frames = [f for f in FlockWorld(cfg).frames(times_s=BURSTS) if f.camera_id == "cam0"][3:]
+    out = {}
+    for bird in (3, 7):
+        rows = [np.nonzero(f.gt.bird_id == bird)[0][0] for f in frames]
+        seen = all(f.gt.in_view[r] and f.gt.visibility[r] > 0 for f, r in zip(frames, rows, strict=True))
+        box = np.array([f.gt.xyxy[r] for f, r in zip(frames, rows, strict=True)])
+        centre = (box[:, :2] + box[:, 2:]) / 2
+        size = float(np.median(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])))
+        out[bird] = (seen, float(np.hypot(*(centre - centre[0]).T).max()), size)
+    return out
+
+
+# Seed 7: bird 3 is away (out of the arena) when it falls sick.
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_incidents_happen_in_view_and_sick_birds_stay_put(seed: int) -> None:
+    track = _incident_track(seed, incident_camera=0, sick_stay_put=True)
+    (sick_seen, sick_moved, sick_size), (dead_seen, dead_moved, _) = track[3], track[7]
+    assert sick_seen and dead_seen, track
+    # A dead bird does not move; a sick one sits about where it was, hours later.
+    assert dead_moved < 1.0 and sick_moved < 1.5 * sick_size, track
+
+
+def test_without_the_options_incidents_happen_anywhere() -> None:
+    track = _incident_track(6)
+    assert not track[3][0] and not track[7][0]
+    sick_seen, sick_moved, sick_size = _incident_track(6, incident_camera=0)[3]
+    assert not sick_seen or sick_moved > 3 * sick_size
+    with pytest.raises(ValidationError, match="incident_camera 2 out of range"):
+        WorldConfig(cameras=2, incident_camera=2)
+
+
+def test_a_sick_bird_does_not_drift_off_over_many_gaps() -> None:
+    cfg = WorldConfig(seed=8, size_wh=(320, 180), birds=8, frames=None, camera="oblique", scene="run", bird_px=30,
+                      shake=False, health_events=[HealthEvent(bird=1, state="sick", at_s=0.0)], incident_camera=0,
+                      sick_stay_put=True)
+    frames = list(FlockWorld(cfg).frames(times_s=[h * 3600.0 for h in range(30)]))
+    rows = [np.nonzero(f.gt.bird_id == 2)[0][0] for f in frames]
+    assert all(f.gt.in_view[r] and f.gt.state[r] == "sick" for f, r in zip(frames, rows, strict=True))
+    box = np.array([f.gt.xyxy[r] for f, r in zip(frames, rows, strict=True)])
+    centre = (box[:, :2] + box[:, 2:]) / 2
+    size = float(np.median(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])))
+    # Shuffled around the spot where it sat down (a third of its length), not a random walk away from it
+    # (which would take it about 1.6 lengths away after 15 gaps).
+    away = np.hypot(*(centre - centre[0]).T)
+    assert float(np.median(away)) < size and float(away.max()) < 2.5 * size, (away.round(1).tolist(), size)

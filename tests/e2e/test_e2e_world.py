@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datasets.synth import HealthEvent
-from flockid.demo_world import BurstPlan, burst_frames, farm_world, fit_px_per_cm, record_farm, restamp
+from flockid.demo_world import FARM_DEFAULTS, BurstPlan, farm_world, fit_px_per_cm, record_farm, restamp
 
 
 @pytest.mark.parametrize(("plan", "n", "first", "last"), [
@@ -41,16 +41,37 @@ def test_world_continues_and_dead_bird_lies_in_view(tmp_path: Path) -> None:
     times = plan.times_s()
     world = farm_world(times, 1.8e9, seed=5, birds=10, cameras=1,
                        health_events=[HealthEvent(bird=2, state="dead", at_s=times[4])])
-    first = list(burst_frames(world, times[:4]))
+    # The demo's farm films incidents where camera 0 sees them and keeps sick birds put (world options).
+    assert world.config.incident_camera == FARM_DEFAULTS["incident_camera"] == 0
+    assert world.config.sick_stay_put is True
+    first = list(world.frames(times_s=times[:4]))
     assert [f.timestamp for f in first] == pytest.approx([1.8e9 + t for t in times[:4]])
     with pytest.raises(ValueError, match="already filmed"):
-        list(burst_frames(world, times[:1]))
-    rest = list(burst_frames(world, times[4:]))
+        world.frames(times_s=times[:1])
+    rest = list(world.frames(times_s=times[4:]))
+    assert [f.index for f in rest] == list(range(4, len(times)))
     dead = [f.gt.in_view[list(f.gt.bird_id).index(3)] for f in rest]
     assert all(dead), "a bird that dies is placed where the camera sees it"
     boxes = np.array([f.gt.xyxy[list(f.gt.bird_id).index(3)] for f in rest])
     # A dead bird does not move: only the camera shakes (a few pixels).
     assert np.abs(boxes - boxes[0]).max() <= 6
+
+
+def test_recording_in_parts_is_one_recording(tmp_path: Path) -> None:
+    plan = BurstPlan(days=0.5, bursts=2, frames=2)
+    times = plan.times_s()
+    one = record_farm(farm_world(times, 1.8e9, seed=7, birds=8, cameras=1), times, tmp_path / "one")[0]
+    world = farm_world(times, 1.8e9, seed=7, birds=8, cameras=1)
+    a = record_farm(world, times[:3], tmp_path / "a")[0]
+    b = record_farm(world, times[3:], tmp_path / "b")[0]
+    with open(a.times_csv) as fa, open(b.times_csv) as fb, open(one.times_csv) as fo:
+        part = [float(r["timestamp"]) for r in csv.DictReader(fa)] + [float(r["timestamp"]) for r in csv.DictReader(fb)]
+        assert part == [float(r["timestamp"]) for r in csv.DictReader(fo)]
+    with np.load(one.gt) as g1, np.load(a.gt) as ga, np.load(b.gt) as gb:
+        for i in range(len(times)):
+            part_gt, k = (ga, i) if i < 3 else (gb, i - 3)
+            assert np.array_equal(g1[f"{i}_xyxy"], part_gt[f"{k}_xyxy"])
+            assert np.array_equal(g1[f"{i}_bird"], part_gt[f"{k}_bird"])
 
 
 def test_recording_restamp_and_calibration(tmp_path: Path) -> None:
