@@ -198,8 +198,10 @@ def check_envelope(session: Session, settings: Settings, principal: Principal, r
     try:
         doc = parse_payload(envelope.payload)
     except ValidationError as exc:
-        raise Unprocessable("payload does not match the report schema", slug="invalid-report",
-                            extra={"errors": _errors(exc)}) from exc
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+        raise Unprocessable(f"payload does not match the report schema: {where}: {first.get('msg', exc)}",
+                            slug="invalid-report", extra={"errors": _errors(exc)}) from exc
     except (ValueError, TypeError) as exc:
         # TypeError: vision.wire's window-order validator compares a naive with an aware datetime.
         raise Unprocessable(f"payload: {exc}", slug="invalid-report") from exc
