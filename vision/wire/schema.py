@@ -88,7 +88,9 @@ class CameraStatus(_Strict):
 class FrameFingerprint(_Strict):
     camera_id: str
     at: AwareDatetime
-    phash: str = Field(pattern=r"^[0-9a-f]{16}$", description="64-bit perceptual hash of the frame")
+    phash: str = Field(pattern=r"^[0-9a-f]{16}$",
+                       description="64-bit DCT hash of the frame with the camera's learned background removed "
+                                   "(edge.fingerprint.MotionFingerprint); the API matches runs of them for replays")
 
 
 class Snapshot(_Strict):

@@ -1,0 +1,229 @@
+"""Health signals: dead/sick alerts in stream time, lying pose, fragmentation, activity, huddling, weight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vision.calibration import CalibrationConfig
+from vision.detections import Detections
+from vision.health import BirdHealth, HealthConfig, HealthMonitor, merge_bird_health
+
+W, H = 40.0, 50.0  # a standing bird's box in this fake camera (oblique: taller than wide)
+
+
+class Flock:
+    """20 walkers in a 1000x800 frame plus scripted birds; one frame every `dt` seconds."""
+
+    def __init__(self, dt: float = 5.0, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.pos = self.rng.uniform(100, 700, (20, 2))
+        self.dt = dt
+        self.t = 1_772_323_200.0
+
+    def frame(self, extra: list[tuple[Any, ...]]) -> Detections:
+        """extra: (track_id, cx, cy, w, h[, bird number]) of scripted birds (bird number: track id)."""
+        self.pos += self.rng.normal(0, 30.0, self.pos.shape)  # walkers move ~1 BL per frame
+        self.pos = 60 + np.abs((self.pos - 60) % 1360 - 680)  # reflect at the pen walls (60..740)
+        rows = [(i + 1, x, y, W, H) for i, (x, y) in enumerate(self.pos)] + extra
+        xyxy = np.array([[x - w / 2, y - h / 2, x + w / 2, y + h / 2] for _, x, y, w, h, *_ in rows], np.float32)
+        d = Detections(
+            xyxy=xyxy,
+            confidence=np.full(len(rows), 0.9, np.float32),
+            class_id=np.zeros(len(rows), np.int64),
+            track_id=np.array([r[0] for r in rows], np.int64),
+            bird_id=np.array([f"bird-{r[5] if len(r) > 5 else r[0]:06d}" for r in rows], dtype=object),
+            identity_confidence=np.full(len(rows), 0.9, np.float32),
+            timestamp=self.t,
+            frame_size_wh=(1000, 800),
+        )
+        self.t += self.dt
+        return d
+
+
+def run(mon: HealthMonitor, flock: Flock, n: int, extra: object) -> list[dict[str, object]]:
+    alerts: list[dict[str, object]] = []
+    for k in range(n):
+        rows = extra(k) if callable(extra) else extra
+        alerts.extend(mon.observe(flock.frame(rows)))
+    return alerts
+
+
+def test_dead_bird_lying_still_is_alerted_within_ten_minutes_of_stream_time() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0)
+    died_at_frame = 30
+
+    def scripted(k: int) -> list[tuple[int, float, float, float, float]]:
+        if k < died_at_frame:  # walks, then falls on its side at (850, 400)
+            return [(100, 850.0, 100.0 + 10 * k, W, H)]
+        return [(100, 850.0, 400.0, 62.0, 20.0)]
+
+    alerts = run(mon, flock, died_at_frame + 150, scripted)
+    dead = [a for a in alerts if a["kind"] == "suspected_dead"]
+    assert len(dead) == 1  # one alert per episode, not one per frame
+    assert dead[0]["bird_id"] == "bird-000100" and dead[0]["severity"] == "critical"
+    latency = float(dead[0]["at"]) - (1_772_323_200.0 + 5.0 * died_at_frame)  # type: ignore[arg-type]
+    assert HealthConfig().dead_after_s <= latency + 5.0 <= 600.0
+    assert not [a for a in alerts if a["bird_id"] != "bird-000100"]  # walkers raise nothing
+
+
+def test_resting_bird_is_suspected_dead_only_after_the_longer_threshold() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=1)
+    rng = np.random.default_rng(0)
+
+    def resting(k: int) -> list[tuple[Any, ...]]:
+        # Sits (box lower than standing, not flat) and keeps shifting: its box changes shape a little.
+        return [(200, 850.0, 300.0, 42.0 * rng.uniform(0.8, 1.2), 40.0 * rng.uniform(0.8, 1.2))]
+
+    cfg = HealthConfig()
+    n = int(cfg.dead_still_after_s // 5.0) - 2
+    assert n * 5.0 > cfg.dead_after_s  # longer than dead_after_s, shorter than dead_still_after_s
+    alerts = run(mon, flock, n, resting)
+    assert not [a for a in alerts if a["kind"] == "suspected_dead"]
+    alerts = run(mon, flock, 10, resting)
+    assert [a["bird_id"] for a in alerts if a["kind"] == "suspected_dead"] == ["bird-000200"]
+
+
+def test_a_frozen_box_is_dead_after_the_short_threshold_whatever_its_pose() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=9)
+    # Not flat (a bird lying end-on to the camera) but its box never changes shape: no breathing.
+    alerts = run(mon, flock, 100, [(300, 850.0, 300.0, 42.0, 40.0)])
+    dead = [a for a in alerts if a["kind"] == "suspected_dead"]
+    assert len(dead) == 1 and "shifting" in str(dead[0]["message"])
+    assert float(dead[0]["at"]) - 1_772_323_200.0 <= HealthConfig().dead_after_s + 10.0  # type: ignore[arg-type]
+
+
+def test_birds_taking_turns_at_one_place_are_not_one_still_bird() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=7)
+
+    def scripted(k: int) -> list[tuple[int, float, float, float, float]]:
+        # Two birds swap between two places at a feeder every 30 s, for 20 minutes, lying flat.
+        a, b = (850.0, 300.0), (850.0, 360.0)
+        first, second = (a, b) if (k // 6) % 2 == 0 else (b, a)
+        return [(900, *first, 62.0, 20.0), (901, *second, 62.0, 20.0)]
+
+    alerts = run(mon, flock, 240, scripted)
+    assert not [a for a in alerts if a["kind"] == "suspected_dead"]
+
+
+def test_another_identified_bird_at_the_same_corner_starts_its_own_clock() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=8)
+
+    def scripted(k: int) -> list[tuple[Any, ...]]:
+        # Bird 910 lies in a corner for 5 min and walks out of view; bird 911 lies down on the same spot.
+        return [(910 if k < 60 else 911, 850.0, 700.0, 62.0, 20.0)]
+
+    alerts = run(mon, flock, 120, scripted)
+    assert not [a for a in alerts if a["kind"] == "suspected_dead"]
+
+
+def test_top_view_lying_is_a_larger_footprint() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=2)
+    alerts = run(mon, flock, 150, [(300, 850.0, 300.0, 66.0, 66.0)])  # 2.2x the walking area, same ratio
+    assert [a["bird_id"] for a in alerts if a["kind"] == "suspected_dead"] == ["bird-000300"]
+
+
+def test_track_fragmentation_does_not_restart_the_stillness_clock() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=3)
+
+    def scripted(k: int) -> list[tuple[int, float, float, float, float]]:
+        tid = 400 + k // 30  # the tracker gives the same dead bird a new track every 150 s
+        return [(tid, 850.0, 500.0, 62.0, 20.0, 400)]  # ... and the registry its same bird id
+
+    alerts = run(mon, flock, 120, scripted)
+    dead = [a for a in alerts if a["kind"] == "suspected_dead"]
+    assert len(dead) == 1
+    assert float(dead[0]["at"]) - 1_772_323_200.0 <= 600.0  # type: ignore[arg-type]
+
+
+def test_unobserved_gaps_do_not_count_as_stillness() -> None:
+    cfg = HealthConfig(max_gap_s=60.0)
+    mon = HealthMonitor(cfg, camera_id="cam0")
+    flock = Flock(dt=300.0, seed=4)  # one frame every 5 minutes: nothing is known in between
+    alerts = run(mon, flock, 20, [(500, 850.0, 500.0, 62.0, 20.0)])
+    assert not [a for a in alerts if a["kind"] == "suspected_dead"]
+
+
+def test_activity_in_body_lengths_per_hour_and_window_summary() -> None:
+    mon = HealthMonitor(HealthConfig(smooth_s=0.0), camera_id="cam0")
+    flock = Flock(dt=1.0, seed=5)
+    # Walks up and down at 20 px/s with a 50 px body: 0.4 BL/s = 1440 BL/h.
+    run(mon, flock, 600, lambda k: [(600, 850.0, 100.0 + 20.0 * abs((k % 60) - 30), W, H)])
+    t0 = 1_772_323_200.0
+    out = mon.window(t0, t0 + 600)
+    bird = next(b for b in out["birds"] if b.bird_id == "bird-000600")
+    assert bird.activity_bl_per_h == pytest.approx(1440.0, rel=0.05)
+    assert bird.length_px == pytest.approx(50.0)
+    assert bird.weight_g is None  # no calibration
+    assert out["activity_index"] > 0
+    assert 0.0 <= out["huddling_index"] <= 1.0
+    wire = bird.to_wire()
+    assert wire.bird_id == "bird-000600" and wire.health == ["ok"]
+
+
+def test_huddling_index_is_higher_for_a_clump_than_a_spread() -> None:
+    def index(points: np.ndarray) -> float:
+        mon = HealthMonitor(HealthConfig(huddle_every_s=0.0), camera_id="cam0")
+        t = 0.0
+        # The occupied floor is learned from where birds have been: first a spread-out frame.
+        grid = np.stack(np.meshgrid(np.linspace(50, 950, 8), np.linspace(50, 750, 8)), -1).reshape(-1, 2)
+        for pts in (grid, points):
+            xyxy = np.concatenate([pts - 10, pts + 10], 1).astype(np.float32)
+            mon.observe(
+                Detections(
+                    xyxy=xyxy,
+                    confidence=np.ones(len(pts), np.float32),
+                    class_id=np.zeros(len(pts), np.int64),
+                    track_id=np.arange(len(pts), dtype=np.int64),
+                    timestamp=t,
+                )
+            )
+            t += 10.0
+        return float(mon.window(10.0, 10.0)["huddling_index"])
+
+    rng = np.random.default_rng(0)
+    spread = rng.uniform([50, 50], [950, 750], (64, 2))
+    clump = rng.normal([300, 300], 25, (64, 2))
+    assert index(clump) > 0.5 > index(spread)
+
+
+def test_weight_from_calibrated_length_and_merge_across_cameras() -> None:
+    calib = CalibrationConfig(px_per_cm=50.0 / 38.0)  # a 50 px bird is 38 cm long
+    mon = HealthMonitor(HealthConfig(), calib, camera_id="cam0")
+    flock = Flock(dt=5.0, seed=6)
+    run(mon, flock, 20, [(700, 850.0, 300.0, W, H)])
+    out = mon.window(0, 2e9)
+    bird = next(b for b in out["birds"] if b.bird_id == "bird-000700")
+    assert bird.weight_g == pytest.approx(0.0385 * 38.0**3, rel=0.02)
+    assert bird.weight_g_low is not None and bird.weight_g_high is not None
+    assert bird.weight_g_low < bird.weight_g < bird.weight_g_high
+    assert out["mean_weight_g"] is not None
+    other = BirdHealth(
+        bird_id=bird.bird_id,
+        identity_confidence=0.4,
+        first_seen=bird.first_seen - 10,
+        last_seen=bird.last_seen,
+        activity_bl_per_h=1.0,
+        observed_s=1.0,
+        health=["suspected_sick"],
+        cameras=["cam1"],
+    )
+    merged = merge_bird_health([bird, other])
+    assert merged.cameras == ["cam0", "cam1"] and merged.health == ["suspected_sick"]
+    assert merged.activity_bl_per_h == bird.activity_bl_per_h  # from the camera that watched it longest
+
+
+def test_config_bounds() -> None:
+    with pytest.raises(ValueError, match="dead_after_s"):
+        HealthConfig(dead_after_s=1000.0, dead_still_after_s=500.0)
+    with pytest.raises(ValueError):
+        HealthConfig(motion_threshold_bl=-1.0)

@@ -1,0 +1,233 @@
+"""IdentityRegistry: open-set matching, enrolment, look-alikes, uniqueness, persistence, snapshot."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision.detections import Detections
+from vision.identity import IdentityConfig, IdentityRegistry, decode_prototype
+
+DIM = 32
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def identities(n: int, seed: int = 0) -> np.ndarray:
+    return unit(np.random.default_rng(seed).normal(size=(n, DIM)))
+
+
+def noisy(v: np.ndarray, rng: np.random.Generator, sigma: float = 0.05) -> np.ndarray:
+    return unit(v + rng.normal(0, sigma, v.shape))
+
+
+def frame(track_ids: list[int], emb: np.ndarray | None, *, ts: float, cam: str = "cam0") -> Detections:
+    n = len(track_ids)
+    xyxy = np.array([[10 * i, 0, 10 * i + 8, 8] for i in range(n)], np.float32).reshape(-1, 4)
+    return Detections(
+        xyxy=xyxy,
+        confidence=np.full(n, 0.9, np.float32),
+        class_id=np.zeros(n, np.int64),
+        track_id=np.array(track_ids, np.int64),
+        embedding=emb,
+        timestamp=ts,
+        camera_id=cam,
+        frame_index=int(ts * 10),
+    )
+
+
+def run(reg: IdentityRegistry, tracks: dict[int, np.ndarray], n_frames: int, *, t0: float = 0.0,
+        cam: str = "cam0", seed: int = 1) -> Detections:
+    rng = np.random.default_rng(seed)
+    out = frame([], None, ts=t0)
+    for f in range(n_frames):
+        ids = list(tracks)
+        emb = np.stack([noisy(tracks[t], rng) for t in ids]) if ids else None
+        out = reg.assign(frame(ids, emb, ts=t0 + f * 0.1, cam=cam))
+    return out
+
+
+def test_enrols_after_enough_frames_and_keeps_the_id() -> None:
+    reg = IdentityRegistry(None, "farm", IdentityConfig(enroll_min_frames=4))
+    v = identities(3)
+    out = run(reg, {1: v[0], 2: v[1], 3: v[2]}, 3)
+    assert list(out.bird_id) == ["", "", ""]  # 3 embeddings < enroll_min_frames
+    out = run(reg, {1: v[0], 2: v[1], 3: v[2]}, 5, t0=1.0)
+    assert len(reg) == 3
+    assert all(b.startswith("bird-") and len(b) == len("bird-000001") for b in out.bird_id)
+    assert len(set(out.bird_id)) == 3
+    assert np.all(out.identity_confidence > 0.5)
+    first = list(out.bird_id)
+    out = run(reg, {1: v[0], 2: v[1], 3: v[2]}, 10, t0=2.0)
+    assert list(out.bird_id) == first and len(reg) == 3
+
+
+def test_reentry_gets_the_same_id_not_a_new_one() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(4)
+    out = run(reg, {1: v[0], 2: v[1]}, 10)
+    id_a = out.bird_id[0]
+    reg.end_tracks("cam0", [1])  # the bird walked out of view
+    out = run(reg, {2: v[1], 7: v[0], 8: v[2]}, 10, t0=5.0)
+    assert out.bird_id[1] == id_a  # track 7 is bird A again
+    assert len(reg) == 3  # only v[2] is new
+    assert out.identity_confidence[1] > 0.5
+
+
+def test_rows_without_embedding_or_track_keep_previous_decision() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(1)
+    out = run(reg, {5: v[0]}, 8)
+    bid = out.bird_id[0]
+    dets = frame([5, -1], np.zeros((2, DIM), np.float32), ts=2.0)
+    out = reg.assign(dets)
+    assert list(out.bird_id) == [bid, ""]
+    assert out.identity_confidence[1] == 0.0
+
+
+def test_lookalikes_seen_together_are_two_birds_by_elimination() -> None:
+    reg = IdentityRegistry(None, "farm")
+    base = identities(1)[0]
+    twin = unit(base + 0.15 * identities(1, seed=9)[0])
+    assert float(base @ twin) > 0.9  # closer than the match threshold: appearance alone can't separate
+    out = run(reg, {1: base}, 10)
+    out = run(reg, {1: base, 2: twin}, 10, t0=2.0)
+    assert len(reg) == 2 and out.bird_id[0] != out.bird_id[1] and all(out.bird_id)
+    assert reg.bird(str(out.bird_id[1])).enrolled_by_elimination
+
+
+def test_ambiguous_match_gets_low_confidence_and_does_not_move_prototypes() -> None:
+    reg = IdentityRegistry(None, "farm")
+    base = identities(1)[0]
+    twin = unit(base + 0.12 * identities(1, seed=3)[0])
+    out = run(reg, {1: base, 2: twin}, 10)
+    ids = list(out.bird_id)
+    protos = {b: reg.prototype(b) for b in ids}
+    reg.end_tracks("cam0", [1, 2])
+    # Both look-alikes are out of view; a track halfway between them comes in.
+    mid = unit(base + twin)
+    out = run(reg, {3: mid}, 10, t0=5.0)
+    assert out.bird_id[0] in ids
+    assert out.identity_confidence[0] < 0.5
+    assert len(reg) == 2
+    for b in ids:
+        np.testing.assert_allclose(reg.prototype(b), protos[b])
+
+    strict = IdentityRegistry(None, "farm", IdentityConfig(assign_ambiguous=False))
+    run(strict, {1: base, 2: twin}, 10)
+    strict.end_tracks("cam0", [1, 2])
+    out = run(strict, {3: mid}, 10, t0=5.0)
+    assert out.bird_id[0] == "" and len(strict) == 2
+
+
+def test_one_bird_one_live_track_per_camera_but_shared_across_cameras() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(2)
+    a = run(reg, {1: v[0], 2: v[1]}, 10, cam="cam0")
+    b = run(reg, {11: v[1], 12: v[0]}, 10, cam="cam1")
+    assert set(a.bird_id) == set(b.bird_id) and len(reg) == 2
+    assert b.bird_id[0] == a.bird_id[1]
+    # A new cam0 track that looks like bird 0 while track 1 still holds it does not get its id.
+    rng = np.random.default_rng(0)
+    out = None
+    for f in range(10):
+        dets = frame([1, 2, 3], np.stack([noisy(v[0], rng), noisy(v[1], rng), noisy(v[0], rng)]),
+                     ts=3.0 + f * 0.1)
+        out = reg.assign(dets)
+    assert out is not None
+    held = [x for x in out.bird_id if x]
+    assert len(held) == len(set(held))
+
+
+def test_tracker_identity_switch_releases_the_id() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(2)
+    out = run(reg, {1: v[0], 2: v[1]}, 10)
+    b = out.bird_id[1]
+    reg.end_tracks("cam0", [2])
+    out = run(reg, {1: v[1]}, 15, t0=3.0)  # track 1 now follows the other bird
+    assert out.bird_id[0] == b
+
+
+def test_persistence_roundtrip_and_restart_keeps_ids(tmp_path: Path) -> None:
+    path = tmp_path / "registry"
+    v = identities(3)
+    reg = IdentityRegistry(path, "farm-1", embedder_sha="a" * 64)
+    out = run(reg, {1: v[0], 2: v[1], 3: v[2]}, 10)
+    reg.save()
+    assert (path / "registry.json").exists() and len(list(path.glob("vectors-*.npz"))) == 1
+    before = {int(t): str(b) for t, b in zip(out.track_id, out.bird_id, strict=True)}
+
+    again = IdentityRegistry(path, "farm-1", embedder_sha="a" * 64)
+    assert again.bird_ids() == reg.bird_ids()
+    np.testing.assert_allclose(again.prototype(before[1]), reg.prototype(before[1]), atol=1e-6)
+    out = run(again, {21: v[0], 22: v[1], 23: v[2], 24: identities(1, seed=77)[0]}, 10, t0=100.0)
+    assert [str(x) for x in out.bird_id[:3]] == [before[1], before[2], before[3]]
+    assert out.bird_id[3] == "bird-000004"  # numbering continues after restart
+    again.save()
+    assert len(list(path.glob("vectors-*.npz"))) == 1  # old generation cleaned up
+
+
+def test_refuses_other_embedder_other_farm_and_corrupt_files(tmp_path: Path) -> None:
+    path = tmp_path / "reg"
+    reg = IdentityRegistry(path, "farm-1", embedder_sha="a" * 64)
+    run(reg, {1: identities(1)[0]}, 10)
+    reg.save()
+    with pytest.raises(ValueError, match="refusing to mix"):
+        IdentityRegistry(path, "farm-1", embedder_sha="b" * 64)
+    with pytest.raises(ValueError, match="farm"):
+        IdentityRegistry(path, "farm-2", embedder_sha="a" * 64)
+    with pytest.raises(ValueError, match="dim"):
+        reg.assign(frame([1], identities(1)[:, :16].copy() * 4, ts=9.0))
+    (path / "registry.json").write_text("{not json")
+    with pytest.raises(ValueError, match="registry.json"):
+        IdentityRegistry(path, "farm-1")
+
+
+def test_snapshot_is_a_valid_registry_snapshot_payload() -> None:
+    from vision.wire import RegistrySnapshot
+
+    reg = IdentityRegistry(None, "farm", embedder_sha="c" * 64)
+    v = identities(2)
+    run(reg, {1: v[0], 2: v[1]}, 10, t0=1_772_323_200.0)
+    snap = reg.snapshot()
+    doc = RegistrySnapshot(device_id="dev", farm_id="farm", seq=0, device_clock=datetime.now(tz=timezone.utc),
+                           monotonic_s=1.0, **snap)
+    assert len(doc.birds) == 2
+    proto = decode_prototype(doc.birds[0].prototype_f16_b64, doc.birds[0].dim)
+    np.testing.assert_allclose(proto, reg.prototype(doc.birds[0].bird_id), atol=2e-3)
+
+
+def test_concurrent_cameras_share_one_registry_safely() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(6)
+    errors: list[BaseException] = []
+
+    def worker(cam: str, seed: int) -> None:
+        try:
+            run(reg, {1: v[0], 2: v[1], 3: v[2], 4: v[3], 5: v[4], 6: v[5]}, 30, cam=cam, seed=seed)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"cam{i}", i)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(reg) == 6  # every camera sees the same six birds
+
+
+def test_config_bounds_and_order() -> None:
+    with pytest.raises(ValueError, match="new_threshold"):
+        IdentityConfig(new_threshold=0.9, match_threshold=0.5)
+    with pytest.raises(ValueError):
+        IdentityConfig(bogus=1)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="farm_id"):
+        IdentityRegistry(None, "")

@@ -1,0 +1,312 @@
+"""FlockPipeline end to end with oracle stages on a toy world (fast), and with tiny ONNX models via the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx_fixtures import make_constant_yolo, make_mean_colour_embedder
+
+from vision.identity import IdentityRegistry
+from vision.identity.oracle import OracleDetector, OracleEmbedder
+from vision.pipeline import FlockPipeline, PipelineConfig, combine_summaries
+from vision.tracking import make_tracker
+
+T0 = 1_772_323_200.0
+FW, FH = 640, 360
+
+
+def toy_world(
+    n: int, frames: int, seed: int, x_range: tuple[float, float] = (-60.0, 700.0)
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Birds random-walking in a pen wider than the view (so they leave and re-enter).
+    Yields (frame, xyxy of visible birds, their ids, all centres)."""
+    rng = np.random.default_rng(seed)
+    pos = np.column_stack([rng.uniform(*x_range, n), rng.uniform(30, FH - 30, n)])
+    vel = np.zeros((n, 2))
+    for f in range(frames):
+        vel = 0.9 * vel + rng.normal(0, 1.0, (n, 2))
+        pos = np.clip(pos + vel, [x_range[0], 30], [x_range[1], FH - 30])
+        half = np.array([15.0, 10.0])
+        xyxy = np.concatenate([pos - half, pos + half], 1)
+        vis = (xyxy[:, 0] >= 0) & (xyxy[:, 2] <= FW)
+        yield f, xyxy[vis].astype(np.float32), np.flatnonzero(vis) + 1, pos
+
+
+def make_pipeline(
+    registry: IdentityRegistry, camera_id: str = "cam0", seed: int = 0
+) -> tuple[FlockPipeline, OracleDetector, OracleEmbedder]:
+    det = OracleDetector(jitter_px=0.5, seed=seed)
+    emb = OracleEmbedder(det, self_sim=0.9, seed=7)  # same seed: same identity vectors in every camera
+    pipe = FlockPipeline(
+        PipelineConfig(),
+        detector=det,
+        embedder=emb,
+        tracker=make_tracker("flockid"),
+        registry=registry,
+        camera_id=camera_id,
+    )
+    return pipe, det, emb
+
+
+def run(
+    pipe: FlockPipeline,
+    det: OracleDetector,
+    world: Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    id_filter: object = None,
+) -> tuple[set[int], int]:
+    frame = np.zeros((FH, FW, 3), np.uint8)
+    seen: set[int] = set()
+    boxes = 0
+    for f, xyxy, ids, _ in world:
+        if callable(id_filter):
+            keep = id_filter(ids)
+            xyxy, ids = xyxy[keep], ids[keep]
+        det.set_frame(xyxy, ids)
+        out = pipe.process(frame, timestamp=T0 + f / 10, frame_index=f)
+        assert out.bird_id is not None and out.identity_confidence is not None
+        assert out.extra["count"] == len(out)
+        seen.update(int(i) for i in ids)
+        boxes += len(ids)
+    return seen, boxes
+
+
+def test_verified_headcount_counts_reentries_once_and_embeds_sparingly() -> None:
+    reg = IdentityRegistry(None, "farm")
+    pipe, det, emb = make_pipeline(reg)
+    seen, boxes = run(pipe, det, toy_world(30, 500, seed=1))
+    s = pipe.window_summary(T0, T0 + 50)
+    hc = s.headcount
+    assert abs(hc.value - len(seen)) <= 1, (hc.value, len(seen))
+    assert hc.low <= hc.value <= hc.high
+    assert hc.instantaneous_max <= len(seen) and hc.instantaneous_max > 0
+    # The embedder ran on a fraction of the boxes (new tracks and every embed_every-th frame).
+    assert emb.calls < 0.35 * boxes
+    fields = s.report_fields()
+    from vision.wire import FlockReport
+
+    report = FlockReport(
+        device_id="dev",
+        farm_id="farm",
+        seq=0,
+        device_clock=datetime.now(tz=timezone.utc),
+        monotonic_s=1.0,
+        window_start=datetime.fromtimestamp(T0, tz=timezone.utc),
+        window_end=datetime.fromtimestamp(T0 + 50, tz=timezone.utc),
+        camera_ids=["cam0"],
+        frames_seen=500,
+        frames_processed=s.frames_processed,
+        **fields,
+    )
+    assert report.headcount.value == hc.value
+    assert len(report.birds) == hc.value or len(report.birds) >= hc.value - 1
+    assert all(b.bird_id.startswith("bird-") for b in report.birds)
+
+
+def test_two_cameras_share_the_registry_and_count_a_bird_once() -> None:
+    reg = IdentityRegistry(None, "farm")
+    p0, d0, _ = make_pipeline(reg, "cam0", seed=0)
+    p1, d1, _ = make_pipeline(reg, "cam1", seed=1)
+    frame = np.zeros((FH, FW, 3), np.uint8)
+    seen: set[int] = set()
+    for f, xyxy, ids, _ in toy_world(24, 300, seed=2, x_range=(20.0, 620.0)):
+        # cam0 sees birds 1-16, cam1 sees birds 9-24: birds 9-16 are in both views.
+        for pipe, det, lo, hi in ((p0, d0, 1, 16), (p1, d1, 9, 24)):
+            keep = (ids >= lo) & (ids <= hi)
+            det.set_frame(xyxy[keep], ids[keep])
+            pipe.process(frame, timestamp=T0 + f / 10, frame_index=f)
+        seen.update(int(i) for i in ids)
+    s0, s1 = p0.window_summary(T0, T0 + 30), p1.window_summary(T0, T0 + 30)
+    total = combine_summaries([s0, s1])
+    assert s0.headcount.value + s1.headcount.value > total.headcount.value  # the overlap is not summed
+    assert abs(total.headcount.value - len(seen)) <= 1
+    assert total.camera_ids == ["cam0", "cam1"]
+    shared = {b.bird_id for b in total.birds if len(b.cameras) == 2}
+    assert len(shared) >= 6
+
+
+def test_restart_with_the_persisted_registry_keeps_ids(tmp_path: Path) -> None:
+    path = tmp_path / "registry"
+    reg = IdentityRegistry(path, "farm", embedder_sha="e" * 64)
+    pipe, det, _ = make_pipeline(reg)
+    frame = np.zeros((FH, FW, 3), np.uint8)
+    world = list(toy_world(10, 200, seed=3, x_range=(40.0, 600.0)))
+    votes: dict[int, Counter[str]] = {}
+    for f, xyxy, ids, _ in world[:100]:
+        det.set_frame(xyxy, ids)
+        out = pipe.process(frame, timestamp=T0 + f / 10, frame_index=f)
+        for b, g in zip(out.bird_id, det.gt_ids_for(out.xyxy), strict=True):
+            if b:
+                votes.setdefault(int(g), Counter())[str(b)] += 1
+    first = {g: c.most_common(1)[0][0] for g, c in votes.items()}
+    reg.save()
+
+    again = IdentityRegistry(path, "farm", embedder_sha="e" * 64)
+    pipe2, det2, _ = make_pipeline(again)
+    agree = total = 0
+    for f, xyxy, ids, _ in world[100:]:
+        det2.set_frame(xyxy, ids)
+        out = pipe2.process(frame, timestamp=T0 + 100 + f / 10, frame_index=f)
+        for b, g in zip(out.bird_id, det2.gt_ids_for(out.xyxy), strict=True):
+            if b and int(g) in first:
+                total += 1
+                agree += first[int(g)] == b
+    assert total > 0 and agree / total > 0.9
+    assert len(again) <= len(first) + 1
+
+
+def test_track_command_writes_video_and_tracks_json(tmp_path: Path) -> None:
+    import cv2
+    from typer.testing import CliRunner
+
+    from flockid.cli import app
+
+    # Three static coloured "birds" and a detector that always finds them.
+    centres = [(16.0, 16.0), (40.0, 20.0), (24.0, 46.0)]
+    raw = np.zeros((1, 5, 3), np.float32)
+    for k, (cx, cy) in enumerate(centres):
+        raw[0, :, k] = [cx, cy, 12.0, 12.0, 0.9]
+    det_path = make_constant_yolo(tmp_path / "det.onnx", raw, imgsz=64)
+    reid_path = make_mean_colour_embedder(tmp_path / "reid.onnx")
+    video = tmp_path / "in.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (64, 64))
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for _ in range(30):
+        img = np.full((64, 64, 3), 90, np.uint8)
+        for (cx, cy), col in zip(centres, colours, strict=True):
+            cv2.rectangle(img, (int(cx - 6), int(cy - 6)), (int(cx + 6), int(cy + 6)), col, -1)
+        writer.write(img)
+    writer.release()
+    out, tracks = tmp_path / "out.mp4", tmp_path / "tracks.json"
+    res = CliRunner().invoke(
+        app,
+        [
+            "track",
+            str(video),
+            "--out",
+            str(out),
+            "--tracks",
+            str(tracks),
+            "--detector",
+            str(det_path),
+            "--reid",
+            str(reid_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 0
+    data = json.loads(tracks.read_text())
+    assert len(data["frames"]) == 30
+    last = data["frames"][-1]
+    assert last["count"] == 3
+    ids = {b["bird_id"] for b in last["boxes"]}
+    assert len(ids) == 3 and all(i.startswith("bird-") for i in ids)
+    assert data["summary"]["headcount"] == 3
+
+
+def test_track_command_fails_loudly_on_a_missing_source(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flockid.cli import app
+
+    res = CliRunner().invoke(app, ["track", str(tmp_path / "nope.mp4")])
+    assert res.exit_code != 0
+    assert "nope.mp4" in res.output
+
+
+def test_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ValueError):
+        PipelineConfig(embed_evry=3)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="end_ts"):
+        make_pipeline(IdentityRegistry(None, "farm"))[0].window_summary(10.0, 5.0)
+
+
+def test_eval_count_on_a_synthetic_mot_sequence(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from datasets.synth import FlockWorld, WorldConfig
+    from datasets.synth.sequence import write_sequence
+    from flockid.cli import app
+
+    world = FlockWorld(WorldConfig(seed=3, birds=12, frames=40, size_wh=(320, 180), camera="topdown"))
+    (seq,) = write_sequence(world, tmp_path / "seq", video=False)
+    res = CliRunner().invoke(app, ["eval", "count", str(seq), "--gt-detections", "--oracle-embedder", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output.strip().splitlines()[-1])
+    row = data["rows"][0]
+    assert row["truth"] == 12 and row["frames"] == 40
+    assert row["low"] <= row["value"] <= row["high"]
+    assert 0 < row["value"] <= row["truth_seen"] + 1
+    assert data["sequences"] == 1 and data["embedder"] == "oracle"
+
+
+def test_identity_thresholds_come_from_the_reid_model_card(tmp_path: Path) -> None:
+    from vision.pipeline import identity_config_from_card
+
+    model = tmp_path / "reid.onnx"
+    assert identity_config_from_card(model).match_threshold == 0.70  # no card: defaults
+    (tmp_path / "reid.json").write_text(
+        json.dumps({"identity": {"match_threshold": 0.8, "new_threshold": 0.6, "margin": 0.04, "other": 1}})
+    )
+    cfg = identity_config_from_card(model)
+    assert (cfg.match_threshold, cfg.new_threshold, cfg.margin) == (0.8, 0.6, 0.04)
+    (tmp_path / "reid.json").write_text(json.dumps({"identity": {"match_threshold": 0.3, "new_threshold": 0.6}}))
+    with pytest.raises(ValueError, match="new_threshold"):
+        identity_config_from_card(model)
+
+
+def test_report_fields_convert_alerts_birds_and_signals_to_wire_models() -> None:
+    from vision.counting import HeadcountEstimate
+    from vision.health import BirdHealth
+    from vision.pipeline import WindowSummary
+
+    bird = BirdHealth(
+        bird_id="bird-000007",
+        identity_confidence=0.8,
+        first_seen=T0,
+        last_seen=T0 + 60,
+        activity_bl_per_h=120.0,
+        observed_s=60.0,
+        weight_g=2100.0,
+        weight_g_low=1800.0,
+        weight_g_high=2400.0,
+        health=["suspected_dead"],
+        cameras=["cam0"],
+    )
+    anon = BirdHealth(
+        bird_id="", identity_confidence=0.0, first_seen=T0, last_seen=T0, activity_bl_per_h=0.0, observed_s=0.0
+    )
+    alert = {
+        "kind": "suspected_dead",
+        "at": T0 + 30,
+        "camera_id": "cam0",
+        "bird_id": "bird-000007",
+        "severity": "critical",
+        "message": "motionless for 7 min",
+    }
+    s = WindowSummary(
+        start_ts=T0,
+        end_ts=T0 + 60,
+        camera_ids=["cam0"],
+        frames_processed=10,
+        headcount=HeadcountEstimate(
+            value=5, low=4, high=7, instantaneous_max=5, bird_ids=frozenset(f"bird-{i:06d}" for i in range(5))
+        ),
+        birds=[bird, anon],
+        alerts=[alert],
+        activity_index=50.0,
+        huddling_index=0.3,
+        mean_weight_g=2100.0,
+    )
+    fields = s.report_fields()
+    assert fields["headcount"].high == 7
+    assert [b.bird_id for b in fields["birds"]] == ["bird-000007"]  # anonymous tracks are not reported
+    assert fields["alerts"][0].at == datetime.fromtimestamp(T0 + 30, tz=timezone.utc)
+    assert fields["signals"].huddling_index == 0.3
+    merged = combine_summaries([s, s])
+    assert merged.headcount.value == 5 and len(merged.alerts) == 1  # one dead bird, one alert

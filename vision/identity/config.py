@@ -1,0 +1,64 @@
+"""Settings of the identity registry (open-set matching, enrolment, prototype updates, persistence)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class IdentityConfig(BaseModel):
+    """Thresholds are cosine similarities of L2-normalised embeddings (1 = identical).
+
+    match_threshold / margin: a track is given a known bird's id only when its similarity to that bird
+    is >= match_threshold AND beats the runner-up candidate by >= margin. Look-alike birds fail the
+    margin test: with `assign_ambiguous` (default) they get the most similar bird not held by another
+    track of the camera, with identity_confidence < 0.5, and never update that bird's prototype;
+    without it they stay unassigned.
+    new_threshold: a track whose similarity to every candidate bird is below this is a new bird and is
+    enrolled after `enroll_min_frames` embeddings.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    match_threshold: float = Field(default=0.70, ge=-1.0, le=1.0)
+    new_threshold: float = Field(default=0.50, ge=-1.0, le=1.0)
+    margin: float = Field(default=0.05, ge=0.0, le=2.0)
+    match_min_frames: int = Field(default=2, ge=1, le=10_000, description="embeddings of a track before a match")
+    enroll_min_frames: int = Field(default=5, ge=1, le=10_000, description="embeddings of a track before enrolling")
+    track_alpha: float = Field(
+        default=0.3, gt=0.0, le=1.0, description="EMA weight of a new embedding in a track's mean"
+    )
+    prototype_alpha: float = Field(default=0.03, ge=0.0, le=1.0, description="slow EMA of a bird's prototype")
+    max_exemplars: int = Field(default=6, ge=0, le=64)
+    exemplar_novelty: float = Field(default=0.92, ge=-1.0, le=1.0, description="add an exemplar if below this sim")
+    reverify_drop: float = Field(
+        default=0.20,
+        ge=0.0,
+        le=2.0,
+        description="a track drops its id when its recent embedding falls this far "
+        "below match_threshold for its bird and another bird matches",
+    )
+    exclusion: bool = Field(
+        default=True,
+        description="birds held by other tracks in the same frame of the same camera "
+        "are not candidates (identity by elimination)",
+    )
+    assign_ambiguous: bool = Field(
+        default=True, description="give ambiguous tracks the most similar free id at low confidence"
+    )
+    hold_s: float = Field(
+        default=0.0, ge=0.0, le=3600.0, description="a track seen this recently holds its bird (0: this frame only)"
+    )
+    track_ttl_s: float = Field(
+        default=120.0, gt=0.0, le=1e7, description="forget a track unseen this long (stream time)"
+    )
+    save_every_s: float = Field(default=30.0, ge=0.0, le=1e6, description="auto-save period (wall clock); 0 = never")
+    id_prefix: str = Field(default="bird-", pattern=r"^[a-z]+-$")
+    id_digits: int = Field(default=6, ge=6, le=12)
+
+    @model_validator(mode="after")
+    def _order(self) -> IdentityConfig:
+        if self.new_threshold > self.match_threshold:
+            raise ValueError(
+                f"identity: new_threshold ({self.new_threshold}) must be <= match_threshold ({self.match_threshold})"
+            )
+        return self

@@ -1,0 +1,443 @@
+"""One camera's pipeline: detect -> track -> embed (only when needed) -> identity registry -> counting
++ health.
+
+The edge runtime runs one `FlockPipeline` per camera (each in its own thread) and shares ONE
+`IdentityRegistry` between them, so a bird seen by two cameras carries the same bird id. Each report
+interval it calls `window_summary(start_ts, end_ts)` on every camera's pipeline and merges the results
+with `combine_summaries(...)` (a bird id seen by two cameras is one bird), then `summary.report_fields()`
+gives the `headcount`, `birds`, `alerts` and `signals` fields of a `vision.wire.FlockReport`.
+
+Speed: the embedder is the expensive extra stage, so it runs only on boxes of tracks that need it:
+tracks without a bird id yet (or whose id another track challenges), and confirmed tracks whose
+embedding is older than `embed_every` frames, at most `max_embeds_per_frame` crops per frame, all in one
+batch. Health signals are updated every `health_every_s` of stream time, not every frame. When frames are
+far apart in time (`embed_all_above_dt_s`, e.g. one frame every few seconds), every box is embedded
+*before* tracking so the tracker can associate by appearance; there are few frames per second then.
+
+Threads: `process` and `window_summary` of one pipeline are serialised by a lock; pipelines of several
+cameras run in parallel and share the registry (which has its own lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.calibration import CalibrationConfig
+from vision.counting import CountingConfig, HeadcountCounter, HeadcountEstimate, combine_headcounts
+from vision.detections import Detections
+from vision.health import BirdHealth, HealthConfig, HealthMonitor
+from vision.identity import IdentityConfig, IdentityRegistry
+
+if TYPE_CHECKING:
+    from vision.wire import AlertItem, BirdSummary, Headcount
+    from vision.wire.schema import FlockSignals
+
+
+class DetectorLike(Protocol):
+    def detect(
+        self, frame_bgr: np.ndarray, *, frame_index: int = 0, timestamp: float = 0.0, camera_id: str = "cam0"
+    ) -> Detections: ...
+
+
+class EmbedderLike(Protocol):
+    def embed(self, frame_bgr: np.ndarray, dets: Detections) -> Detections: ...
+
+
+class TrackerLike(Protocol):
+    def update(self, dets: Detections) -> Detections: ...
+
+    def reset(self) -> None: ...
+
+
+class PipelineConfig(BaseModel):
+    """Everything tunable about one camera's pipeline (the registry config lives with the registry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embed_every: int = Field(
+        default=20, ge=1, le=10_000, description="re-embed a track that has a bird id every K frames"
+    )
+    pending_embed_every: int = Field(
+        default=1, ge=1, le=10_000, description="embed a track without a bird id every K frames"
+    )
+    max_embeds_per_frame: int = Field(
+        default=12, ge=0, le=10_000, description="crops per frame (unassigned tracks first): bounds the cost"
+    )
+    embed_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0, description="don't embed boxes below this score")
+    min_box_px: float = Field(default=8.0, ge=0.0, le=1e4, description="don't embed boxes smaller than this (side)")
+    embed_all_above_dt_s: float = Field(
+        default=0.5, gt=0.0, le=1e6, description="frames this far apart: embed every box before tracking"
+    )
+    health_every_s: float = Field(
+        default=0.5, ge=0.0, le=3600.0, description="update health signals at most this often (stream time)"
+    )
+    skip_border_px: float = Field(
+        default=2.0, ge=0.0, le=1e4, description="boxes cut by the frame border: not re-embedded, embedded last"
+    )
+    tracker: str = Field(default="flockid", description="tracker plugin name for from_defaults()")
+    tracker_config: dict[str, Any] = Field(default_factory=dict)
+    counting: CountingConfig = Field(default_factory=lambda: CountingConfig())
+    health: HealthConfig = Field(default_factory=lambda: HealthConfig())
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
+
+
+@dataclass
+class WindowSummary:
+    """Everything one report window needs, for one camera or (after combine_summaries) for the farm.
+
+    Timestamps are seconds (the stream's clock: wall-clock epoch seconds on the edge, simulated
+    seconds in synthetic sequences). `report_fields()` converts to `vision.wire` models.
+    """
+
+    start_ts: float
+    end_ts: float
+    camera_ids: list[str]
+    frames_processed: int
+    headcount: HeadcountEstimate
+    birds: list[BirdHealth]
+    alerts: list[dict[str, Any]]  # AlertItem-compatible dicts ("at" as epoch seconds)
+    activity_index: float = 0.0
+    huddling_index: float = 0.0
+    mean_weight_g: float | None = None
+    mortality_unseen: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def report_fields(self) -> dict[str, Any]:
+        """`headcount`, `birds`, `alerts`, `signals` as vision.wire models, ready for `FlockReport(**...)`."""
+        from vision.wire import AlertItem, Headcount
+        from vision.wire.schema import FlockSignals
+
+        hc: Headcount = Headcount(
+            value=self.headcount.value,
+            low=self.headcount.low,
+            high=self.headcount.high,
+            instantaneous_max=self.headcount.instantaneous_max,
+            stale=self.headcount.stale,
+        )
+        birds: list[BirdSummary] = [b.to_wire() for b in self.birds if b.bird_id]
+        alerts: list[AlertItem] = [AlertItem(**{**a, "at": _dt(float(a["at"]))}) for a in self.alerts]
+        signals: FlockSignals = FlockSignals(
+            activity_index=max(0.0, float(self.activity_index)),
+            huddling_index=float(min(1.0, max(0.0, self.huddling_index))),
+            mean_weight_g=self.mean_weight_g,
+            mortality_unseen=int(self.mortality_unseen),
+        )
+        return {"headcount": hc, "birds": birds, "alerts": alerts, "signals": signals}
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def combine_summaries(summaries: Sequence[WindowSummary]) -> WindowSummary:
+    """Merge per-camera summaries of the same window into one farm summary.
+
+    A bird id seen by several cameras is one bird (headcount = size of the union of bird ids);
+    per-bird entries are merged (cameras listed, activity from the camera that saw it longest).
+    """
+    from vision.health import merge_bird_health
+
+    if not summaries:
+        raise ValueError("combine_summaries: summaries is empty")
+    if len(summaries) == 1:
+        return summaries[0]
+    by_bird: dict[str, list[BirdHealth]] = {}
+    anonymous: list[BirdHealth] = []
+    for s in summaries:
+        for b in s.birds:
+            if b.bird_id:
+                by_bird.setdefault(b.bird_id, []).append(b)
+            else:
+                anonymous.append(b)
+    birds = [merge_bird_health(v) for v in by_bird.values()] + anonymous
+    weights = [b.weight_g for b in birds if b.weight_g is not None]
+    n = sum(s.frames_processed for s in summaries) or 1
+    return WindowSummary(
+        start_ts=min(s.start_ts for s in summaries),
+        end_ts=max(s.end_ts for s in summaries),
+        camera_ids=sorted({c for s in summaries for c in s.camera_ids}),
+        frames_processed=sum(s.frames_processed for s in summaries),
+        headcount=combine_headcounts([s.headcount for s in summaries]),
+        birds=sorted(birds, key=lambda b: b.bird_id),
+        alerts=_dedupe_alerts([a for s in summaries for a in s.alerts]),
+        activity_index=sum(s.activity_index * s.frames_processed for s in summaries) / n,
+        huddling_index=sum(s.huddling_index * s.frames_processed for s in summaries) / n,
+        mean_weight_g=float(np.median(weights)) if weights else None,
+        mortality_unseen=max(s.mortality_unseen for s in summaries),
+    )
+
+
+def _dedupe_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One alert per (kind, bird) in a window: two cameras seeing one dead bird raise one alert."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    rest: list[dict[str, Any]] = []
+    for a in sorted(alerts, key=lambda a: float(a["at"])):
+        if a.get("bird_id"):
+            seen.setdefault((a["kind"], a["bird_id"]), a)
+        else:
+            rest.append(a)
+    return sorted([*seen.values(), *rest], key=lambda a: float(a["at"]))
+
+
+IDENTITY_CARD_KEYS = ("match_threshold", "new_threshold", "margin")
+
+
+def identity_config_from_card(reid_path: Path) -> IdentityConfig:
+    """Identity thresholds calibrated for a re-ID model, from its model card's `identity` object
+    (keys: match_threshold, new_threshold, margin; written by whoever evaluated the model on same- and
+    different-bird pairs); the defaults when the card has none. Cosine similarities differ between
+    models, so thresholds belong with the model, not with the farm."""
+    from vision.weights import read_card
+
+    card = read_card(reid_path)
+    ident = card.get("identity")
+    if ident is None:
+        return IdentityConfig()
+    if not isinstance(ident, dict):
+        raise ValueError(f"{reid_path}: model card field 'identity' must be an object, got {type(ident).__name__}")
+    return IdentityConfig(**{k: v for k, v in ident.items() if k in IDENTITY_CARD_KEYS})
+
+
+class FlockPipeline:
+    """detector + tracker + embedder + shared registry + counting + health, for one camera."""
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        detector: DetectorLike,
+        embedder: EmbedderLike | None,
+        tracker: TrackerLike,
+        registry: IdentityRegistry,
+        camera_id: str = "cam0",
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.detector = detector
+        self.embedder = embedder
+        self.tracker = tracker
+        self.registry = registry
+        self.camera_id = camera_id
+        self.counter = HeadcountCounter(self.config.counting, camera_id=camera_id)
+        self.health = HealthMonitor(self.config.health, self.config.calibration, camera_id=camera_id)
+        self._lock = threading.Lock()
+        self._last_embedded: dict[int, int] = {}  # track_id -> frame_index of its last embedding
+        self._last_ts: float | None = None
+        self._last_health_ts: float | None = None
+        self._model_paths: dict[str, Path] = {}
+        self._embed_takes_rows: bool | None = None
+        self.frames_processed = 0
+
+    @classmethod
+    def from_defaults(
+        cls,
+        *,
+        camera_id: str = "cam0",
+        registry: IdentityRegistry | None = None,
+        registry_path: Path | None = None,
+        farm_id: str = "farm",
+        detector_path: Path | None = None,
+        reid_path: Path | None = None,
+        providers: Sequence[str] = ("cpu",),
+        imgsz: int | None = None,
+        conf: float = 0.25,
+        config: PipelineConfig | None = None,
+        identity_config: IdentityConfig | None = None,
+    ) -> FlockPipeline:
+        """Build a pipeline from the shipped models (vision/weights) or the given ONNX files."""
+        from vision.detector import OnnxDetector
+        from vision.embedder import OnnxEmbedder
+        from vision.tracking import make_tracker
+        from vision.weights import default_detector_path, default_reid_path, model_sha256
+
+        config = config or PipelineConfig()
+        det_path = Path(detector_path) if detector_path else default_detector_path()
+        emb_path = Path(reid_path) if reid_path else default_reid_path()
+        detector = OnnxDetector(det_path, conf=conf, providers=tuple(providers), imgsz=imgsz)
+        embedder = OnnxEmbedder(emb_path, providers=tuple(providers))
+        emb_sha = model_sha256(emb_path)
+        if identity_config is None:
+            identity_config = identity_config_from_card(emb_path)
+        if registry is None:
+            registry = IdentityRegistry(registry_path, farm_id, identity_config, embedder_sha=emb_sha)
+        elif registry.embedder_sha is not None and registry.embedder_sha != emb_sha:
+            raise ValueError(
+                f"reid model {emb_path} (sha256 {emb_sha}) is not the embedder of the shared registry "
+                f"({registry.embedder_sha}); all cameras of a farm must use the same re-ID model"
+            )
+        tracker = make_tracker(config.tracker, **config.tracker_config)
+        pipe = cls(
+            config,
+            detector=detector,
+            embedder=embedder,
+            tracker=tracker,
+            registry=registry,
+            camera_id=camera_id,
+        )
+        pipe._model_paths = {"detector": det_path, "reid": emb_path}
+        return pipe
+
+    def model_versions(self) -> dict[str, str]:
+        """model name -> sha256 (the model card's, else the file's) of the models from_defaults loaded."""
+        from vision.weights import model_sha256, read_card
+
+        out: dict[str, str] = {}
+        for name, path in self._model_paths.items():
+            sha = read_card(path).get("sha256")
+            out[name] = str(sha) if sha else model_sha256(path)
+        return out
+
+    def process(self, frame_bgr: np.ndarray, *, timestamp: float, frame_index: int) -> Detections:
+        """Run every stage on one frame; returns the tracked boxes with bird_id and identity_confidence."""
+        with self._lock:
+            dets = self.detector.detect(
+                frame_bgr, frame_index=frame_index, timestamp=timestamp, camera_id=self.camera_id
+            )
+            return self._process_dets(frame_bgr, dets, timestamp=timestamp, frame_index=frame_index)
+
+    def process_detections(
+        self, frame_bgr: np.ndarray | None, dets: Detections, *, timestamp: float, frame_index: int
+    ) -> Detections:
+        """Like process() but with detections from elsewhere (tests: ground-truth boxes)."""
+        with self._lock:
+            return self._process_dets(frame_bgr, dets, timestamp=timestamp, frame_index=frame_index)
+
+    def _process_dets(
+        self, frame_bgr: np.ndarray | None, dets: Detections, *, timestamp: float, frame_index: int
+    ) -> Detections:
+        dets = dets.with_meta(timestamp=float(timestamp), frame_index=int(frame_index), camera_id=self.camera_id)
+        if dets.frame_size_wh is None and frame_bgr is not None:
+            dets = dets.with_meta(frame_size_wh=(int(frame_bgr.shape[1]), int(frame_bgr.shape[0])))
+        if dets.embedding is not None:
+            # Appearance comes from our own embedder (only where needed).
+            dets = dets.with_meta(embedding=None)
+        dt = float(timestamp) - self._last_ts if self._last_ts is not None else 0.0
+        self._last_ts = float(timestamp)
+        can_embed = self.embedder is not None and frame_bgr is not None
+        sparse = can_embed and dt >= self.config.embed_all_above_dt_s and len(dets) > 0
+        if sparse:
+            # Frames far apart in time: birds move too far between frames for motion alone, so every box
+            # is embedded before tracking and the tracker associates by appearance too. The embedder's
+            # cost per second of stream stays low because there are few frames per second.
+            assert frame_bgr is not None
+            dets = self._embed(frame_bgr, dets, np.arange(len(dets)))
+        tracked = self.tracker.update(dets)
+        removed: list[int] = []
+        pop_removed = getattr(self.tracker, "removed_tracks_since_last_call", None)
+        if callable(pop_removed):
+            removed = [int(t.track_id) for t in pop_removed()]
+            for tid in removed:
+                self._last_embedded.pop(tid, None)
+        assert tracked.track_id is not None
+        if sparse:
+            for tid in tracked.track_id:
+                self._last_embedded[int(tid)] = frame_index
+        elif can_embed and len(tracked):
+            assert frame_bgr is not None
+            rows = self._rows_to_embed(tracked, frame_bgr.shape[1], frame_bgr.shape[0], frame_index)
+            if rows.size:
+                tids = tracked.track_id
+                tracked = self._embed(frame_bgr, tracked, rows)
+                for r in rows:
+                    self._last_embedded[int(tids[r])] = frame_index
+                feed = getattr(self.tracker, "update_appearance", None)
+                if callable(feed):
+                    feed(tracked)
+        out = self.registry.assign(tracked, removed_track_ids=removed)
+        count = self.counter.observe(out, lookalikes=self.registry.lookalikes(self.config.counting.lookalike_sim))
+        alerts: list[dict[str, Any]] = []
+        if self._last_health_ts is None or timestamp - self._last_health_ts >= self.config.health_every_s:
+            # Health signals move on a scale of seconds to minutes: a few updates a second are plenty.
+            self._last_health_ts = float(timestamp)
+            alerts = self.health.observe(out)
+        self.frames_processed += 1
+        # Fresh dict: Detections.with_meta/replace share `extra` with the tracker's input.
+        return out.with_meta(extra={**out.extra, "count": count, "alerts": alerts})
+
+    def _embed(self, frame_bgr: np.ndarray, dets: Detections, rows: np.ndarray) -> Detections:
+        assert self.embedder is not None
+        if self._embed_takes_rows is None:
+            import inspect
+
+            self._embed_takes_rows = "rows" in inspect.signature(self.embedder.embed).parameters
+        if self._embed_takes_rows:
+            return self.embedder.embed(frame_bgr, dets, rows=rows)  # type: ignore[call-arg]
+        # An embedder without `rows`: embed the chosen boxes only, zeros elsewhere.
+        sub = self.embedder.embed(frame_bgr, dets[rows])
+        if sub.embedding is None:
+            raise ValueError(f"{type(self.embedder).__name__}.embed returned no embedding")
+        emb = np.zeros((len(dets), sub.embedding.shape[1]), np.float32)
+        emb[rows] = sub.embedding
+        return dets.with_meta(embedding=emb)
+
+    def _rows_to_embed(self, dets: Detections, frame_w: int, frame_h: int, frame_index: int) -> np.ndarray:
+        """Boxes worth an embedding on this frame, most needed first, at most max_embeds_per_frame."""
+        cfg = self.config
+        assert dets.track_id is not None
+        wh = dets.xyxy[:, 2:4] - dets.xyxy[:, 0:2]
+        b = cfg.skip_border_px
+        inside = (
+            (dets.xyxy[:, 0] >= b)
+            & (dets.xyxy[:, 1] >= b)
+            & (dets.xyxy[:, 2] <= frame_w - b)
+            & (dets.xyxy[:, 3] <= frame_h - b)
+        )
+        ok = (dets.confidence >= cfg.embed_min_confidence) & (wh.min(axis=1) >= cfg.min_box_px)
+        urgent: list[tuple[bool, int, int]] = []
+        stale: list[tuple[int, int]] = []
+        for i in np.flatnonzero(ok & (dets.track_id >= 0)):
+            tid = int(dets.track_id[i])
+            last = self._last_embedded.get(tid)
+            age = frame_index - last if last is not None else 1 << 30
+            if self.registry.needs_embedding(self.camera_id, tid):
+                # A bird cut by the frame border still needs an ID (it may rest there for an hour), but
+                # a whole-bird crop is better: border boxes come after the others.
+                if age >= cfg.pending_embed_every:
+                    urgent.append((not bool(inside[i]), -age, int(i)))
+            elif age >= cfg.embed_every and inside[i]:
+                stale.append((-age, int(i)))
+        chosen = [i for *_, i in sorted(urgent)] + [i for _, i in sorted(stale)]
+        return np.asarray(chosen[: cfg.max_embeds_per_frame], np.int64)
+
+    def window_summary(self, start_ts: float, end_ts: float) -> WindowSummary:
+        """Headcount, per-bird health, alerts and flock signals over [start_ts, end_ts]."""
+        if end_ts < start_ts:
+            raise ValueError(f"window_summary: end_ts ({end_ts}) is before start_ts ({start_ts})")
+        with self._lock:
+            infos = {b.bird_id: b for b in self.registry.birds()}
+            hc = self.counter.estimate(
+                start_ts, end_ts, birds=infos, lookalikes=self.registry.lookalikes(self.config.counting.lookalike_sim)
+            )
+            h = self.health.window(start_ts, end_ts)
+            cutoff = end_ts - self.config.health.mortality_unseen_days * 86_400.0
+            unseen = sum(1 for b in infos.values() if b.last_seen < cutoff)
+            return WindowSummary(
+                start_ts=start_ts,
+                end_ts=end_ts,
+                camera_ids=[self.camera_id],
+                frames_processed=hc.frames,
+                headcount=hc,
+                birds=h["birds"],
+                alerts=h["alerts"],
+                activity_index=h["activity_index"],
+                huddling_index=h["huddling_index"],
+                mean_weight_g=h["mean_weight_g"],
+                mortality_unseen=unseen,
+            )
+
+    def reset(self) -> None:
+        """Forget per-stream state (after a camera reconnect): tracks end, the registry's birds stay."""
+        with self._lock:
+            self.tracker.reset()
+            self.registry.forget_camera(self.camera_id)
+            self.counter.reset_tracks()
+            self._last_embedded.clear()
+            self._last_ts = None
+            self._last_health_ts = None
