@@ -35,11 +35,17 @@ class Settings(BaseSettings):
     ingest_burst: int = Field(default=200, ge=1, le=1_000_000)
     clock_skew_s: float = Field(default=300.0, ge=0, le=86_400, description="future tolerance for device_clock")
     headcount_drop_fraction: float = Field(default=0.05, gt=0, lt=1)
+    headcount_drop_min_birds: int = Field(
+        default=3, ge=1, le=1_000_000,
+        description="a headcount-drop alert also needs at least this many birds lost (small flocks)")
     mortality_spike_fraction: float = Field(default=0.01, gt=0, lt=1)
     silent_hours: float = Field(default=6.0, gt=0, le=24 * 30)
     double_pledge_cosine: float = Field(default=0.92, gt=0, le=1)
     double_pledge_fraction: float = Field(default=0.5, gt=0, le=1)
-    replay_hamming: int = Field(default=3, ge=0, le=3, description="max Hamming distance of a repeated phash")
+    replay_hamming: int = Field(default=6, ge=0, le=7, description="max Hamming distance of a repeated frame hash")
+    replay_offset_tolerance_s: float = Field(
+        default=600.0, ge=0, le=86_400,
+        description="replayed frames must all be shifted from their originals by one offset, within this")
     replay_min_matches: int = Field(default=3, ge=1, le=10_000)
     replay_fraction: float = Field(default=0.5, gt=0, le=1)
     replay_min_age_s: float = Field(default=3600.0, ge=0, description="only frames this much older count as a replay")

@@ -142,13 +142,19 @@ class EdgeApp:
             w.statuses.add(rt.tamper.state)
             if event is not None and event.state != "ok":
                 rt.add_alert(_TAMPER_ALERT[event.state], ts, f"camera {event.state} (was {event.previous})", "critical")
+            fp = rt.fingerprinter
+            if k:
+                fp.update(frame.image, ts)
             if k and self.window_start is not None:
                 slot = int((ts - self.window_start) / self.config.report.interval_s * k)
                 slot = min(max(slot, 0), k - 1)
-                if slot not in w.fingerprints:
-                    from edge.fingerprint import phash
-
-                    w.fingerprints[slot] = (ts, phash(frame.image))
+                # The liveliest frame of the slot, not its first: a replay that is not aligned to
+                # the report windows still samples the same frames wherever the slots overlap.
+                if fp.energy > w.fingerprint_energy.get(slot, -1.0):
+                    h = fp.fingerprint()
+                    if h is not None:
+                        w.fingerprints[slot] = (ts, h)
+                        w.fingerprint_energy[slot] = fp.energy
             rt.last_image, rt.last_dets, rt.last_ts = frame.image, dets, ts
         now = time.monotonic()
         rt.infer_ms = ms if rt.infer_ms == 0.0 else 0.9 * rt.infer_ms + 0.1 * ms
@@ -349,7 +355,9 @@ class EdgeApp:
             return None
         cfg = self.config
         row = self.outbox.append(
-            lambda s, p: sign(registry_snapshot_payload(header(cfg.device_id, cfg.farm_id, s, p), snap), self.key),
+            # taken_at is the footage time the snapshot describes (source clock when replaying).
+            lambda s, p: sign(registry_snapshot_payload(header(cfg.device_id, cfg.farm_id, s, p), snap,
+                                                        taken_at=now_ts), self.key),
             meta={"registry_state": {"ts": now_ts, "ids": ids}},
         )
         self.metrics.reports.labels("registry_snapshot").inc()

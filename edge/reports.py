@@ -69,7 +69,7 @@ class CameraWindow:
     reconnects: int = 0
     fps: float = 0.0
     alerts: list[dict[str, Any]] = field(default_factory=list)  # AlertItem fields, "at" as epoch seconds
-    fingerprints: list[tuple[float, str]] = field(default_factory=list)  # (ts, phash)
+    fingerprints: list[tuple[float, str]] = field(default_factory=list)  # (ts, MotionFingerprint hash)
     snapshot_jpeg: bytes | None = None
     snapshot_ts: float | None = None
 
@@ -200,8 +200,12 @@ def _get(item: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
-def registry_snapshot_payload(hdr: DocumentHeader, snapshot: Any, *, embedder: str | None = None) -> dict[str, Any]:
+def registry_snapshot_payload(hdr: DocumentHeader, snapshot: Any, *, embedder: str | None = None,
+                              taken_at: float | datetime | None = None) -> dict[str, Any]:
     """A validated RegistrySnapshot from `IdentityRegistry.snapshot()`.
+
+    taken_at: the time the snapshot describes, on the clock report windows use (the footage's
+    source time when the edge replays recorded video fast); None means the device wall clock.
 
     Accepts a wire RegistrySnapshot-like object or mapping with `birds`, or a list of birds; each bird
     carries `bird_id`, a `prototype` vector (or `prototype_f16_b64` + `dim`), first/last seen (epoch
@@ -224,7 +228,8 @@ def registry_snapshot_payload(hdr: DocumentHeader, snapshot: Any, *, embedder: s
             )
         )
     emb = embedder or _get(snapshot, "embedder", "embedder_sha", default="") or "unknown"
-    doc = RegistrySnapshot(**hdr.fields(), taken_at=hdr.device_clock, embedder=str(emb), birds=birds)
+    when = hdr.device_clock if taken_at is None else _ts_or_dt(taken_at)
+    doc = RegistrySnapshot(**hdr.fields(), taken_at=when, embedder=str(emb), birds=birds)
     return _round_floats(doc.model_dump(mode="json"))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge.capture import OpenCVCamera
 from edge.config import CameraConfig, TamperConfig
+from edge.fingerprint import MotionFingerprint
 from edge.scheduler import FrameScheduler
 from edge.tamper import TamperDetector
 
@@ -26,6 +27,7 @@ class WindowCounters:
     statuses: set[str] = field(default_factory=set)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     fingerprints: dict[int, tuple[float, str]] = field(default_factory=dict)
+    fingerprint_energy: dict[int, float] = field(default_factory=dict)  # residual energy of the sampled frame
 
 
 class CameraRuntime:
@@ -37,6 +39,7 @@ class CameraRuntime:
         self.pipeline = pipeline
         self.tamper = TamperDetector(tamper)
         self.scheduler = FrameScheduler(cfg.fps)
+        self.fingerprinter = MotionFingerprint()
         self.camera: OpenCVCamera | None = None
         self.lock = threading.Lock()
         self.window = WindowCounters()

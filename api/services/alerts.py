@@ -82,14 +82,18 @@ def headcount_alerts(session: Session, settings: Settings, farm: Farm, device_id
     if report.stale or report.headcount is None:
         return out
     if prev is not None and prev[1] > 0:
-        drop = (prev[1] - report.headcount) / prev[1]
-        if drop > settings.headcount_drop_fraction:
+        lost = prev[1] - report.headcount
+        drop = lost / prev[1]
+        # Both: in a small flock one bird is already more than the relative threshold.
+        if drop > settings.headcount_drop_fraction and lost >= settings.headcount_drop_min_birds:
             a = raise_alert(session, org_id=farm.org_id, kind="headcount_drop", severity="critical",
                             farm_id=farm.id, device_id=device_id, report_ids=[prev[0], report.id],
                             dedupe_key=f"headcount_drop:{device_id}",
                             message=f"headcount fell {drop:.1%} ({prev[1]} -> {report.headcount}) on device "
-                                    f"{device_id}, above the {settings.headcount_drop_fraction:.1%} threshold",
-                            details={"previous": prev[1], "current": report.headcount, "drop_fraction": drop})
+                                    f"{device_id}, above the {settings.headcount_drop_fraction:.1%} threshold "
+                                    f"(and >= {settings.headcount_drop_min_birds} birds)",
+                            details={"previous": prev[1], "current": report.headcount, "drop_fraction": drop,
+                                     "lost": lost})
             if a is not None:
                 out.append(a)
     dead = report.dead_count
@@ -110,6 +114,14 @@ def _chunks(phash: str) -> tuple[int, int, int, int]:
     return (v >> 48) & 0xFFFF, (v >> 32) & 0xFFFF, (v >> 16) & 0xFFFF, v & 0xFFFF
 
 
+def _near_chunks(chunk: int, flips: int) -> set[int]:
+    """The chunk and every value within `flips` (0 or 1) bits of it."""
+    out = {chunk}
+    if flips:
+        out.update(chunk ^ (1 << b) for b in range(16))
+    return out
+
+
 def fingerprint_rows(report_id: int, device_id: str, farm_id: str, fingerprints: Iterable[Any]) -> list[dict]:
     rows = []
     for f in fingerprints:
@@ -124,43 +136,108 @@ _REPLAY_CANDIDATES = (
     select(Fingerprint.phash, Fingerprint.report_id, Fingerprint.at)
     .where(or_(*(getattr(Fingerprint, f"c{i}").in_(bindparam(f"c{i}", expanding=True)) for i in range(4))),
            Fingerprint.at < bindparam("cutoff"), Fingerprint.report_id != bindparam("rid"))
-    .limit(5000))
+    .limit(20000))
+
+
+def _informative(phash: str) -> bool:
+    """A median-thresholded DCT hash sets about half its bits; a near-constant one (a blank or
+    frozen-still residual) would match every other blank frame, so it proves nothing."""
+    return 16 <= int(phash, 16).bit_count() <= 48
+
+
+MAX_MATCHES_PER_FRAME = 32
+
+
+def replay_run(new: list[tuple[float, int]], old: list[tuple[float, int]], *, radius: int, min_age_s: float,
+               tolerance_s: float) -> list[tuple[int, int]]:
+    """The largest set of (new index, old index) frame matches that replaying one stretch of earlier
+    footage explains, or [] when none.
+
+    new, old: (epoch seconds, 64-bit hash) of this report's frames and of earlier candidate frames.
+    A pair matches within `radius` bits when the old frame is >= min_age_s older. A replay shifts
+    every frame of the stretch by one time offset: the run is a set of matches whose offsets agree
+    within tolerance_s (so they are in order too), one-to-one, and unambiguous: no frame of the run
+    also matches another frame of the same stretch. A still scene looks like itself all day (every
+    frame near every other), so it never makes a run; honest look-alikes scatter over offsets."""
+    pairs = [(tn - to, i, j) for i, (tn, vn) in enumerate(new) for j, (to, vo) in enumerate(old)
+             if to <= tn - min_age_s and (vn ^ vo).bit_count() <= radius]
+    # A frame near dozens of earlier frames is not distinctive (a still scene, or an old edge's
+    # whole-frame hash): drop it, which also bounds the quadratic search below.
+    per_new: dict[int, int] = {}
+    for _, i, _ in pairs:
+        per_new[i] = per_new.get(i, 0) + 1
+    pairs = sorted(p for p in pairs if per_new[p[1]] <= MAX_MATCHES_PER_FRAME)
+    best: list[tuple[int, int]] = []
+    lo = 0
+    for hi in range(len(pairs)):
+        while pairs[hi][0] - pairs[lo][0] > tolerance_s:
+            lo += 1
+        cluster = pairs[lo:hi + 1]
+        if len(cluster) <= len(best):
+            continue
+        news = {i for _, i, _ in cluster}
+        olds = {j for _, _, j in cluster}
+        t0 = min(old[j][0] for j in olds) - tolerance_s
+        t1 = max(old[j][0] for j in olds) + tolerance_s
+        new_t0 = min(new[i][0] for i in news) - tolerance_s
+        new_t1 = max(new[i][0] for i in news) + tolerance_s
+        # Count every match inside the stretch (any offset), not only the cluster's.
+        n_new: dict[int, int] = {}
+        n_old: dict[int, int] = {}
+        for _, i, j in pairs:
+            if t0 <= old[j][0] <= t1 and new_t0 <= new[i][0] <= new_t1:
+                n_new[i] = n_new.get(i, 0) + 1
+                n_old[j] = n_old.get(j, 0) + 1
+        run = [(i, j) for _, i, j in cluster if n_new[i] == 1 and n_old[j] == 1]
+        if len(run) > len(best):
+            best = run
+    return best
 
 
 def replay_alerts(session: Session, settings: Settings, farm: Farm, device_id: str, report_id: int,
                   fingerprints: list[Any]) -> list[Alert]:
-    """Many of this report's frame hashes (near-)repeat frames seen at least replay_min_age_s earlier."""
-    if len(fingerprints) < settings.replay_min_matches:
+    """This report replays earlier footage: at least replay_min_matches of its frames (and
+    replay_fraction of them) each repeat, within replay_hamming bits, exactly one frame of one
+    stretch of earlier footage (>= replay_min_age_s older), all shifted by one time offset
+    (see `replay_run`).
+
+    Honest frames of a fixed camera can look alike one by one; only replayed footage lines up frame
+    for frame at one time shift. Hashes come from the edge's background-removed `MotionFingerprint`,
+    so the barn itself does not make frames alike."""
+    fps = [f for f in fingerprints if _informative(f.phash)]
+    if len(fps) < settings.replay_min_matches:
         return []
-    chunks = [_chunks(f.phash) for f in fingerprints]
-    oldest_cutoff = max(f.at for f in fingerprints) - timedelta(seconds=settings.replay_min_age_s)
-    # One indexed query for all frames: any shared 16-bit chunk makes a candidate.
-    params: dict[str, Any] = {f"c{i}": sorted({c[i] for c in chunks}) for i in range(4)}
+    radius = settings.replay_hamming
+    chunks = [_chunks(f.phash) for f in fps]
+    oldest_cutoff = max(f.at for f in fps) - timedelta(seconds=settings.replay_min_age_s)
+    # Pigeonhole over the four indexed 16-bit chunks: within 3 bits one chunk is equal, within 7
+    # one chunk is at most 1 bit off; so one indexed query finds every candidate.
+    flips = 0 if radius <= 3 else 1
+    params: dict[str, Any] = {f"c{i}": sorted({v for c in chunks for v in _near_chunks(c[i], flips)})
+                              for i in range(4)}
     params.update(cutoff=oldest_cutoff, rid=report_id)
-    cands = session.execute(_REPLAY_CANDIDATES, params).all()
+    cands = [(ph, int(rid), at) for ph, rid, at in session.execute(_REPLAY_CANDIDATES, params).all()
+             if _informative(ph)]
     if not cands:
         return []
-    cand_vals = [(int(ph, 16), rid, at) for ph, rid, at in cands]
-    matched = 0
-    sources: set[int] = set()
-    for f in fingerprints:
-        v = int(f.phash, 16)
-        cutoff = f.at - timedelta(seconds=settings.replay_min_age_s)
-        hit = [rid for cv, rid, at in cand_vals if at < cutoff and bin(cv ^ v).count("1") <= settings.replay_hamming]
-        if hit:
-            matched += 1
-            sources.update(hit[:5])
-    if matched < settings.replay_min_matches or matched / len(fingerprints) < settings.replay_fraction:
+    run = replay_run([(f.at.timestamp(), int(f.phash, 16)) for f in fps],
+                     [(at.timestamp(), int(ph, 16)) for ph, _, at in cands],
+                     radius=radius, min_age_s=settings.replay_min_age_s,
+                     tolerance_s=settings.replay_offset_tolerance_s)
+    matched = len(run)
+    if matched < settings.replay_min_matches or matched / len(fps) < settings.replay_fraction:
         return []
+    sources = {cands[j][1] for _, j in run}
     # Other tenants' report ids must not leak into this organisation's alert.
     own = set(session.scalars(select(Report.id).join(Farm, Farm.id == Report.farm_id)
                               .where(Report.id.in_(sorted(sources)), Farm.org_id == farm.org_id)))
     a = raise_alert(session, org_id=farm.org_id, kind="replayed_footage", severity="critical",
                     farm_id=farm.id, device_id=device_id, report_ids=[report_id, *sorted(own)[:20]],
                     dedupe_key=f"replay:{device_id}",
-                    message=f"{matched} of {len(fingerprints)} frames in report {report_id} repeat earlier "
-                            f"footage (Hamming distance <= {settings.replay_hamming})",
-                    details={"matched_frames": matched, "frames": len(fingerprints),
+                    message=f"{matched} of {len(fps)} frames in report {report_id} repeat, in order and at one "
+                            f"time shift, earlier footage (Hamming distance <= {radius})",
+                    details={"matched_frames": matched, "frames": len(fps),
+                             "source_report_ids": sorted(own)[:20],
                              "matches_other_tenant": len(sources - own) > 0})
     return [a] if a is not None else []
 

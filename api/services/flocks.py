@@ -143,8 +143,8 @@ def _ids_agg(session: Session) -> Any:
 def timeseries(session: Session, farm_id: str, start: datetime, end: datetime, bucket: str,
                placed_at: datetime | None = None) -> list[dict[str, Any]]:
     """Buckets of headcount (summed over devices, each device averaged within the bucket),
-    mortality (suspected dead), activity, huddling and mean weight, plus the expected weight from the
-    growth curve when the flock's placement date is known."""
+    mortality (birds newly flagged suspected dead in the bucket), activity, huddling and mean weight,
+    plus the expected weight from the growth curve when the flock's placement date is known."""
     key, parse = _bucket_key(session, bucket)
     good = Report.stale.is_(False)
     rows = session.execute(
@@ -153,7 +153,7 @@ def timeseries(session: Session, farm_id: str, start: datetime, end: datetime, b
                func.min(case((good, Report.headcount_low))).label("lo"),
                func.max(case((good, Report.headcount_high))).label("hi"),
                func.sum(case((good, 0), else_=1)).label("stale"),
-               func.sum(Report.dead_count).label("dead"),
+               func.max(Report.dead_count).label("dead"),
                func.sum(Report.activity).label("act"), func.count(Report.activity).label("n_act"),
                func.sum(Report.huddling).label("hud"), func.count(Report.huddling).label("n_hud"),
                func.sum(Report.mean_weight_g).label("w"), func.count(Report.mean_weight_g).label("n_w"),
@@ -161,6 +161,21 @@ def timeseries(session: Session, farm_id: str, start: datetime, end: datetime, b
         .where(Report.farm_id == farm_id, Report.kind == FLOCK, Report.window_end >= start,
                Report.window_end < end)
         .group_by(Report.device_id, key)).all()
+    # A report's dead_count is how many birds it sees flagged dead *now*: a carcass stays in view and
+    # in every later report. Mortality of a bucket is therefore the rise of each device's running
+    # maximum of that level, never a sum over reports (which counted one dead bird once per report).
+    dead_before = dict(session.execute(
+        select(Report.device_id, func.max(Report.dead_count))
+        .where(Report.farm_id == farm_id, Report.kind == FLOCK, Report.window_end < start,
+               *([Report.window_end >= placed_at] if placed_at is not None else []))
+        .group_by(Report.device_id)).all())
+    level: dict[str, int] = {d: int(v or 0) for d, v in dead_before.items()}
+    new_dead: dict[tuple[str, datetime], int] = {}
+    for r in sorted(rows, key=lambda r: parse(r.b)):
+        now_dead = int(r.dead or 0)
+        before = level.get(r.device_id, 0)
+        new_dead[(r.device_id, parse(r.b))] = max(0, now_dead - before)
+        level[r.device_id] = max(before, now_dead)
     buckets: dict[datetime, dict[str, Any]] = {}
     for r in rows:
         t = parse(r.b)
@@ -171,7 +186,7 @@ def timeseries(session: Session, farm_id: str, start: datetime, end: datetime, b
             b["lo"] = (b["lo"] or 0) + int(r.lo or 0)
             b["hi"] = (b["hi"] or 0) + int(r.hi or 0)
         b["stale"] = b["stale"] or bool(r.stale)
-        b["dead"] += int(r.dead or 0)
+        b["dead"] += new_dead[(r.device_id, t)]
         for name, total, n in (("act", r.act, r.n_act), ("hud", r.hud, r.n_hud), ("w", r.w, r.n_w)):
             if n:
                 b[name][0] += float(total)

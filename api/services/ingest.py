@@ -198,9 +198,10 @@ def check_envelope(session: Session, settings: Settings, principal: Principal, r
     try:
         doc = parse_payload(envelope.payload)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
-        raise Unprocessable(f"payload does not match the report schema: {where}: {first.get('msg', exc)}",
+        errors = exc.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else "payload"
+        why = errors[0]["msg"] if errors else str(exc)
+        raise Unprocessable(f"payload does not match the report schema: {where}: {why}",
                             slug="invalid-report", extra={"errors": _errors(exc)}) from exc
     except (ValueError, TypeError) as exc:
         # TypeError: vision.wire's window-order validator compares a naive with an aware datetime.
