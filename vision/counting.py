@@ -23,7 +23,12 @@ percentage:
     because a bird that fragments into f tracks produces f unresolved tracks, not f birds;
   * birds never detected in the whole window: per-frame detection coverage p = median instantaneous
     count / value; with n_looks independent looks (window duration / look_interval_s, capped at the
-    frame count) a bird is never seen with probability q = (1-p)^n_looks, expected missed = value*q/(1-q);
+    frame count) a bird is never seen with probability q = (1-p)^n_looks, expected missed = value*q/(1-q),
+    capped at `max_missed_fraction` x value: when p is near 0 (the median frame shows no bird: a
+    camera looking at an empty corner, a dark hour, a single frame) q -> 1 and the formula explodes
+    (an early run reported high = 1,000,008 from the old 1e-6 guard); a coverage that low says the view
+    is poor, not that a million birds hide, so
+    high <= value + unresolved tracks + ceil(max_missed_fraction x value) (up to the floors below);
   * and high is never below the largest instantaneous count of the window.
 - low removes birds that may be double counted: ids enrolled inside the window whose enrolment was
   ambiguous (enrolled by elimination, or nearest other bird closer than `duplicate_sim`), and ids
@@ -75,6 +80,9 @@ class CountingConfig(BaseModel):
     max_lookalike_group: int = Field(
         default=6, ge=1, le=64, description="larger look-alike groups (a uniform flock) are never merged"
     )
+    max_missed_fraction: float = Field(
+        default=0.5, ge=0.0, le=10.0, description="birds never detected add at most this x value to high"
+    )
     floor_percentile: float = Field(
         default=95.0, ge=0.0, le=100.0, description="value >= this percentile of per-frame counts (0: off)"
     )
@@ -100,6 +108,7 @@ class HeadcountEstimate:
     floor: int = 0  # the count one frame proves (see CountingConfig.floor_percentile)
     lookalike_groups: tuple[frozenset[str], ...] = ()
     covisible: frozenset[tuple[str, str]] = frozenset()
+    max_missed_fraction: float = 0.5  # the cap on expected_missed (CountingConfig), for combine_headcounts
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -292,10 +301,12 @@ class HeadcountCounter:
         inst_med = float(np.median(counts))
         missed = 0.0
         if value:
-            p = min(1.0, inst_med / value)
-            looks = min(float(counts.size), max(1.0, (end_ts - start_ts) / cfg.look_interval_s))
-            q = (1.0 - p) ** looks if p < 1.0 else 0.0
-            missed = value * q / max(1e-6, 1.0 - q)
+            missed = _expected_missed(
+                value,
+                inst_med,
+                min(float(counts.size), max(1.0, (end_ts - start_ts) / cfg.look_interval_s)),
+                cfg.max_missed_fraction,
+            )
         suspects: set[str] = set()
         for bid, (_, first, last) in seen.items():
             if last - first < cfg.min_span_s:
@@ -326,11 +337,27 @@ class HeadcountCounter:
             floor=floor,
             lookalike_groups=tuple(groups),
             covisible=covis,
+            max_missed_fraction=cfg.max_missed_fraction,
         )
 
     def reset_tracks(self) -> None:
         """The tracker was reset: track ids will be reused, so close the current spans."""
         self._tracks = {-(i + 1): s for i, s in enumerate(self._tracks.values())}
+
+
+def _expected_missed(value: int, inst_median: float, looks: float, max_fraction: float) -> float:
+    """Birds never detected in `looks` independent looks at per-look coverage inst_median / value,
+    at most max_fraction x value (see the module docstring: the formula has a pole at coverage 0)."""
+    cap = max_fraction * value
+    if value <= 0 or looks <= 0:
+        return 0.0
+    p = min(1.0, max(0.0, inst_median / value))
+    if p >= 1.0:
+        return 0.0
+    q = (1.0 - p) ** looks
+    if q >= 1.0 or 1.0 - q <= 0.0:
+        return cap
+    return float(min(cap, value * q / (1.0 - q)))
 
 
 def combine_headcounts(parts: Sequence[HeadcountEstimate]) -> HeadcountEstimate:
@@ -351,7 +378,9 @@ def combine_headcounts(parts: Sequence[HeadcountEstimate]) -> HeadcountEstimate:
     identified_tracks = sum(p.fragmentation * len(p.bird_ids) for p in live)
     frag = max(1.0, identified_tracks / len(ids)) if ids else 1.0
     unresolved = sum(p.unresolved_tracks for p in live)
-    missed = sum(p.expected_missed for p in live)
+    # Each camera's term is already bounded; the farm's is bounded the same way against the farm value.
+    cap = max(p.max_missed_fraction for p in live)
+    missed = min(sum(p.expected_missed for p in live), cap * value)
     inst_max = max(p.instantaneous_max for p in live)
     high = max(value + math.ceil(unresolved / frag + missed - 1e-9), inst_max, value, len(ids))
     return HeadcountEstimate(
@@ -366,6 +395,7 @@ def combine_headcounts(parts: Sequence[HeadcountEstimate]) -> HeadcountEstimate:
         expected_missed=missed,
         suspect_ids=suspects,
         frames=sum(p.frames for p in live),
+        max_missed_fraction=cap,
         instantaneous_median=max(p.instantaneous_median for p in live),
         floor=floor,
         lookalike_groups=tuple(groups),

@@ -40,6 +40,21 @@ long-still ones, which are remembered for `spot_memory_s`.
   still that long is already suspected dead, so sickness shows as the `lethargic` flag of the bird's window
   summary: observed >= 10 min and walking < `lethargic_bl_per_h`). One alert per spot; the episode ends
   when the bird moves away.
+- lethargic: at least `lethargic_min_observed_s` of observation in the window and activity below
+  `lethargic_bl_per_h`. With `lethargic_max_gap_s` set, only frames at most that far apart count as
+  observation for this rule: footage filmed in bursts (0.3 s every 40 min) then never flags lethargic,
+  since activity measured across the gaps is only the net displacement between bursts and flags
+  healthy birds that rest near one place. It is off by default (None) because the burst demo's sick
+  bird is flagged only through that net-displacement activity today (e2e scenario 4); set it (e.g.
+  30 s) once burst settings flag sickness by stillness (`sick_after_s` < `dead_still_after_s`).
+- suspected_dead is sticky in window summaries: once a bird (id) is suspected dead, every later window's
+  summary lists it as `suspected_dead` (even when it is not seen in that window: a carcass may be hidden
+  by other birds or missed by the detector), so the lender's bird list and mortality count keep the
+  death. The flag clears only when the bird is seen moving again: its smoothed position more than
+  `dead_revive_bl` body lengths from where it was flagged (a resting bird wrongly flagged walks away; a
+  detector's jitter on a carcass never adds up to a body length). A tracker swap that gives a live
+  neighbour the dead bird's id can clear it too; the dead spot is still watched and flags again whoever
+  holds it. The flag is dropped with the bird's history after `retention_s` unseen.
 
 Flock:
 - activity_index: mean activity (BL/h) of the birds seen in the window;
@@ -92,7 +107,16 @@ class HealthConfig(BaseModel):
     )
     lying_fraction: float = Field(default=0.6, ge=0.0, le=1.0, description="share of the still period spent lying")
     lethargic_bl_per_h: float = Field(default=5.0, ge=0.0, le=1e6, description="activity below this = lethargic")
-    lethargic_min_observed_s: float = Field(default=600.0, ge=0.0, le=86_400.0)
+    lethargic_min_observed_s: float = Field(
+        default=600.0, ge=0.0, le=86_400.0, description="continuous observation needed before 'lethargic'"
+    )
+    lethargic_max_gap_s: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=86_400.0,
+        description="frames at most this far apart are continuous observation for the lethargic rule "
+        "(None: every observed gap, up to max_gap_s, counts)",
+    )
     frozen_size_std: float = Field(
         default=0.06,
         ge=0.0,
@@ -111,6 +135,9 @@ class HealthConfig(BaseModel):
     )
     spot_memory_s: float = Field(
         default=4 * 3600.0, ge=0.0, le=30 * 86_400.0, description="long-still spots are remembered this long"
+    )
+    dead_revive_bl: float = Field(
+        default=1.0, gt=0.0, le=100.0, description="a suspected-dead bird seen this far (BL) from where it lay: alive"
     )
     mortality_unseen_days: float = Field(default=2.0, gt=0.0, le=365.0)
     huddle_every_s: float = Field(default=5.0, ge=0.0, le=3600.0, description="period of the huddling measurement")
@@ -246,10 +273,13 @@ class _Subject:
     key: str
     first_seen: float
     last_seen: float
-    bins: dict[int, list[float]] = field(default_factory=dict)  # minute -> [dist_bl, observed_s]
+    # minute -> [dist_bl, observed_s, continuously observed_s (gaps <= lethargic_max_gap_s)]
+    bins: dict[int, list[float]] = field(default_factory=dict)
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     identity_confidence: float = 0.0
     status: dict[str, float] = field(default_factory=dict)  # flag -> ts it was last true
+    dead_since: float | None = None  # sticky suspected_dead: set when flagged, cleared when seen moving
+    dead_pos: np.ndarray | None = None  # where it lay (this camera's pixels)
 
 
 class _PoseReference:
@@ -377,12 +407,18 @@ class HealthMonitor:
                 self._subjects[key] = subj
             subjects[i] = subj
             subj.last_seen = ts
+            if subj.dead_since is not None and subj.dead_pos is not None:
+                away = math.hypot(st.pos[0] - subj.dead_pos[0], st.pos[1] - subj.dead_pos[1]) / body
+                if away > cfg.dead_revive_bl:
+                    subj.dead_since = subj.dead_pos = None
             subj.identity_confidence = idc if bird_id else 0.0
             subj.lengths.append(max(w, h))
             if observed and dt > 0:
-                b = subj.bins.setdefault(int(ts // _BIN_S), [0.0, 0.0])
+                b = subj.bins.setdefault(int(ts // _BIN_S), [0.0, 0.0, 0.0])
                 b[0] += step_bl
                 b[1] += dt
+                if cfg.lethargic_max_gap_s is None or dt <= cfg.lethargic_max_gap_s:
+                    b[2] += dt
         new_alerts.extend(self._update_spots(dets, centres, lengths, lying, subjects, ts))
         self._frame_no += 1
         self._end_missing(present, ts)
@@ -507,13 +543,16 @@ class HealthMonitor:
             return
         subj.first_seen = min(subj.first_seen, anon.first_seen)
         subj.last_seen = max(subj.last_seen, anon.last_seen)
-        for m, (d, o) in anon.bins.items():
-            b = subj.bins.setdefault(m, [0.0, 0.0])
+        for m, (d, o, c) in anon.bins.items():
+            b = subj.bins.setdefault(m, [0.0, 0.0, 0.0])
             b[0] += d
             b[1] += o
+            b[2] += c
         subj.lengths.extend(anon.lengths)
         for flag, t in anon.status.items():
             subj.status[flag] = max(t, subj.status.get(flag, t))
+        if anon.dead_since is not None and (subj.dead_since is None or anon.dead_since < subj.dead_since):
+            subj.dead_since, subj.dead_pos = anon.dead_since, anon.dead_pos
 
     def _band(self, cy: float, dets: Detections) -> int:
         if dets.frame_size_wh is not None:
@@ -542,6 +581,8 @@ class HealthMonitor:
         if dead:
             if subj is not None:
                 subj.status["suspected_dead"] = ts
+                if subj.dead_since is None:
+                    subj.dead_since, subj.dead_pos = ts, sp.anchor.copy()
             if not sp.dead_alerted:
                 sp.dead_alerted = True
                 what = (
@@ -614,18 +655,22 @@ class HealthMonitor:
         lo_bin, hi_bin = int(start_ts // _BIN_S), int(end_ts // _BIN_S)
         birds: list[BirdHealth] = []
         for subj in self._subjects.values():
-            if subj.last_seen < start_ts or subj.first_seen > end_ts:
+            dead = subj.dead_since is not None and subj.dead_since <= end_ts
+            if subj.first_seen > end_ts or (subj.last_seen < start_ts and not dead):
                 continue
-            dist = obs = 0.0
-            for m, (d, o) in subj.bins.items():
+            dist = obs = cont = 0.0
+            for m, (d, o, c) in subj.bins.items():
                 if lo_bin <= m <= hi_bin:
                     dist += d
                     obs += o
+                    cont += c
             activity = dist / (obs / 3600.0) if obs > 0 else 0.0
             flags = [f for f, t in subj.status.items() if start_ts <= t <= end_ts]
-            if "suspected_dead" in flags:
+            if dead or "suspected_dead" in flags:
                 flags = ["suspected_dead"]
-            if not flags and obs >= cfg.lethargic_min_observed_s and activity < cfg.lethargic_bl_per_h:
+            # Lethargic needs minutes of continuous watching (lethargic_max_gap_s): footage in short
+            # bursts far apart (0.3 s every 40 min) measures only net displacement between bursts.
+            if not flags and cont >= cfg.lethargic_min_observed_s and activity < cfg.lethargic_bl_per_h:
                 flags = ["lethargic"]
             length = float(np.percentile(np.asarray(subj.lengths), 75)) if subj.lengths else None
             wb = None
@@ -636,7 +681,8 @@ class HealthMonitor:
                 BirdHealth(
                     bird_id=subj.key if not subj.key.startswith("track-") else "",
                     identity_confidence=subj.identity_confidence,
-                    first_seen=max(subj.first_seen, start_ts),
+                    # An unseen carcass still listed: its real last sighting, before this window.
+                    first_seen=min(max(subj.first_seen, start_ts), subj.last_seen),
                     last_seen=min(subj.last_seen, end_ts),
                     activity_bl_per_h=activity,
                     observed_s=obs,

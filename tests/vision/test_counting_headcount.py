@@ -133,3 +133,60 @@ def test_lookalike_ids_never_seen_together_count_as_the_fewest_birds() -> None:
     for k in range(5):
         c.observe(dets([1, 2, 3], [x, y, z], 40.0 + k), lookalikes=looks)
     assert c.estimate(0.0, 100.0, lookalikes=looks).value == 4
+
+
+def _birds(n: int, first_tid: int = 1) -> tuple[list[int], list[str]]:
+    return list(range(first_tid, first_tid + n)), [f"bird-{i:06d}" for i in range(first_tid, first_tid + n)]
+
+
+EMPTY: tuple[list[int], list[str]] = ([], [])
+B8 = _birds(8)
+
+
+@pytest.mark.parametrize(
+    ("name", "frames", "cfg", "value", "high_max"),
+    [
+        # (frames of (track ids, bird ids), config overrides, expected value, largest acceptable high)
+        ("no detections at all", [EMPTY] * 20, {}, 0, 0),
+        ("one frame", [B8], {"min_sightings": 1}, 8, 8 + 4),
+        # The median frame shows no bird: coverage ~0, q -> 1; the old formula gave ~8 million.
+        ("coverage zero", [B8] + [EMPTY] * 9, {"min_sightings": 1}, 8, 8 + 4),
+        ("coverage tiny", [B8] + [EMPTY] * 3 + [_birds(1)] * 6, {"min_sightings": 1}, 8, 8 + 4),
+        ("full coverage", [B8] * 30, {}, 8, 8),
+        ("cap off", [B8] + [EMPTY] * 9, {"min_sightings": 1, "max_missed_fraction": 0.0}, 8, 8),
+    ],
+)
+def test_headcount_band_stays_bounded(
+    name: str, frames: list[tuple[list[int], list[str]]], cfg: dict[str, float], value: int, high_max: int
+) -> None:
+    c = HeadcountCounter(CountingConfig(**cfg))  # type: ignore[arg-type]
+    feed(c, frames, t0=100.0, dt=30.0)
+    est = c.estimate(100.0, 100.0 + 30.0 * len(frames))
+    assert est.value == value, name
+    assert est.low <= est.value <= est.high <= high_max, (name, est.as_dict())
+    assert est.expected_missed <= CountingConfig(**cfg).max_missed_fraction * est.value + 1e-9  # type: ignore[arg-type]
+
+
+def test_headcount_high_is_bounded_by_value_unresolved_tracks_and_the_missed_cap() -> None:
+    # 10 identified birds in a few frames, 6 long tracks that never got an id, most frames empty.
+    c = HeadcountCounter(CountingConfig(min_sightings=1, min_track_frames=2))
+    tids, bids = _birds(10)
+    frames = [(tids + list(range(100, 106)), bids + [""] * 6)] * 3 + [EMPTY] * 20
+    feed(c, frames, t0=0.0, dt=30.0)
+    est = c.estimate(0.0, 30.0 * len(frames))
+    assert est.value == 16  # the floor: one frame shows 16 boxes
+    assert est.unresolved_tracks == 6
+    assert est.high <= est.value + est.unresolved_tracks + int(np.ceil(0.5 * est.value))
+    both = combine_headcounts([est, est])
+    assert both.high <= both.value + both.unresolved_tracks + int(np.ceil(0.5 * both.value))
+
+
+def test_coverage_below_one_widens_the_band_with_many_looks_less_than_with_few() -> None:
+    few, many = HeadcountCounter(CountingConfig(min_sightings=1)), HeadcountCounter(CountingConfig(min_sightings=1))
+    # Half of the birds in each frame (alternating halves): coverage 0.5.
+    a, b = _birds(5), _birds(5, first_tid=6)
+    feed(few, [a, b], t0=0.0, dt=30.0)
+    feed(many, [a, b] * 20, t0=0.0, dt=30.0)
+    e_few, e_many = few.estimate(0.0, 60.0), many.estimate(0.0, 1200.0)
+    assert e_few.value == e_many.value == 10
+    assert 0.0 < e_many.expected_missed < e_few.expected_missed <= 5.0

@@ -227,3 +227,80 @@ def test_config_bounds() -> None:
         HealthConfig(dead_after_s=1000.0, dead_still_after_s=500.0)
     with pytest.raises(ValueError):
         HealthConfig(motion_threshold_bl=-1.0)
+
+
+def test_suspected_dead_stays_flagged_in_later_windows_until_the_bird_moves() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=3)
+    t0 = flock.t
+    carcass = [(100, 850.0, 400.0, 62.0, 20.0)]
+
+    def flags(start: float, end: float) -> dict[str, list[str]]:
+        return {b.bird_id: b.health for b in mon.window(start, end)["birds"]}
+
+    alerts = run(mon, flock, 120, carcass)  # 10 minutes lying flat: flagged inside window 1
+    assert [a["kind"] for a in alerts] == ["suspected_dead"]
+    w1_end = flock.t
+    assert flags(t0, w1_end)["bird-000100"] == ["suspected_dead"]
+    # Window 2: still lying there, but the detector misses it on some frames and a tracker fragment
+    # (a new track id) holds it: the flag stays.
+    run(mon, flock, 30, lambda k: carcass if k % 3 else [(101, 850.5, 400.0, 62.0, 20.0, 100)])
+    w2_end = flock.t
+    assert flags(w1_end, w2_end)["bird-000100"] == ["suspected_dead"]
+    # Window 3: not seen at all (hidden behind other birds): still listed as suspected dead.
+    run(mon, flock, 30, [])
+    w3_end = flock.t
+    b3 = {b.bird_id: b for b in mon.window(w2_end, w3_end)["birds"]}
+    assert b3["bird-000100"].health == ["suspected_dead"]
+    assert b3["bird-000100"].first_seen <= b3["bird-000100"].last_seen < w2_end + 1
+    assert b3["bird-000100"].to_wire().health == ["suspected_dead"]
+    # Window 4: it gets up and walks off (it was only resting): the flag clears.
+    run(mon, flock, 30, lambda k: [(100, 850.0, 400.0 - 10.0 * k, W, H)])
+    w4_end = flock.t
+    run(mon, flock, 30, lambda k: [(100, 850.0, 100.0 + 10.0 * k, W, H)])
+    assert flags(w4_end, flock.t)["bird-000100"] != ["suspected_dead"]
+    # A window before the death is not rewritten.
+    assert flags(t0, t0 + 60.0)["bird-000100"] == ["ok"]
+
+
+def test_lethargic_needs_minutes_of_continuous_observation_not_bursts() -> None:
+    rng = np.random.default_rng(4)
+
+    def resting(k: int) -> list[tuple[Any, ...]]:
+        # Sits in one place, shifting a little (not dead): no walking at all.
+        return [(400, 850.0, 300.0, 42.0 * rng.uniform(0.8, 1.2), 40.0 * rng.uniform(0.8, 1.2))]
+
+    # Watched continuously for 12 minutes (a frame every 5 s): lethargic.
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=5)
+    t0 = flock.t
+    run(mon, flock, 144, resting)
+    flags = {b.bird_id: b.health for b in mon.window(t0, flock.t)["birds"]}
+    assert flags["bird-000400"] == ["lethargic"]
+    # Bursts of 4 frames 0.1 s apart every 40 minutes (gaps bridged as observed time, as the burst
+    # settings of the edge demo do): 0.3 s of watching per burst says nothing about lethargy, even
+    # when the bird happens to be at the same place in every burst.
+    every = 2400.0
+    cfg = HealthConfig(
+        max_gap_s=1.1 * every,
+        still_gap_s=1.1 * every,
+        dead_after_s=3 * every,
+        dead_still_after_s=4 * every,
+        sick_after_s=4 * every,
+        lethargic_min_observed_s=600.0,
+        motion_threshold_bl=0.15,
+    )
+
+    def bursts(config: HealthConfig) -> Any:
+        mon = HealthMonitor(config, camera_id="cam0")
+        flock = Flock(dt=0.1, seed=6)
+        t0 = flock.t
+        for _ in range(3):
+            run(mon, flock, 4, lambda k: [(401, 850.0 + rng.normal(0, 8.0), 300.0, W, H)])
+            flock.t += every
+        return {b.bird_id: b for b in mon.window(t0, flock.t)["birds"]}["bird-000401"]
+
+    assert bursts(cfg).health == ["lethargic"]  # the default: bridged gaps count (see the docstring)
+    gated = bursts(cfg.model_copy(update={"lethargic_max_gap_s": 30.0}))
+    assert gated.observed_s > 600.0  # the bridged gaps still count for activity
+    assert gated.health == ["ok"]

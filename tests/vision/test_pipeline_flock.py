@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -310,3 +311,69 @@ def test_report_fields_convert_alerts_birds_and_signals_to_wire_models() -> None
     assert fields["signals"].huddling_index == 0.3
     merged = combine_summaries([s, s])
     assert merged.headcount.value == 5 and len(merged.alerts) == 1  # one dead bird, one alert
+
+
+def test_boxes_the_tracker_wants_are_embedded_before_update_within_the_crop_budget() -> None:
+    """The tracker gets appearance for the boxes `embedding_wanted` picks in `update` itself, and the
+    before- and after-tracking crops together never exceed max_embeds_per_frame."""
+
+    class SpyTracker:
+        def __init__(self) -> None:
+            self.inner = make_tracker("flockid")
+            self.wanted_had_embedding: list[bool] = []
+            self.wanted_total = 0
+
+        def embedding_wanted(self, dets, *, max_boxes=None):  # type: ignore[no-untyped-def]
+            wanted = self.inner.embedding_wanted(dets, max_boxes=max_boxes)
+            self._wanted_boxes = dets.xyxy[wanted]  # the pipeline may ask about a subset of the frame
+            self.wanted_total += int(wanted.sum())
+            return wanted
+
+        def update(self, dets):  # type: ignore[no-untyped-def]
+            for box in self._wanted_boxes:
+                r = int(np.flatnonzero(np.all(dets.xyxy == box, axis=1))[0])
+                emb = dets.embedding
+                self.wanted_had_embedding.append(emb is not None and bool(np.any(emb[r] != 0)))
+            self._wanted_boxes = np.zeros((0, 4), np.float32)
+            return self.inner.update(dets)
+
+        def update_appearance(self, dets):  # type: ignore[no-untyped-def]
+            self.inner.update_appearance(dets)
+
+        def removed_tracks_since_last_call(self):  # type: ignore[no-untyped-def]
+            return self.inner.removed_tracks_since_last_call()
+
+        def reset(self) -> None:
+            self.inner.reset()
+
+    class CountingEmbedder(OracleEmbedder):
+        per_frame: ClassVar[list[int]] = []
+
+        def embed(self, frame_bgr, dets, rows=None):  # type: ignore[no-untyped-def]
+            self.per_frame[-1] += len(dets) if rows is None else len(np.arange(len(dets))[rows])
+            return super().embed(frame_bgr, dets, rows)
+
+    reg = IdentityRegistry(None, "farm")
+    det = OracleDetector(jitter_px=0.5, seed=0)
+    emb = CountingEmbedder(det, self_sim=0.9, seed=7)
+    spy = SpyTracker()
+    cap = 5
+    pipe = FlockPipeline(
+        PipelineConfig(max_embeds_per_frame=cap),
+        detector=det,
+        embedder=emb,
+        tracker=spy,
+        registry=reg,
+    )
+    frame = np.zeros((FH, FW, 3), np.uint8)
+    for f, xyxy, ids, _ in toy_world(30, 120, seed=3):
+        det.set_frame(xyxy, ids)
+        emb.per_frame.append(0)
+        out = pipe.process(frame, timestamp=T0 + f / 10, frame_index=f)
+        assert out.bird_id is not None
+    assert spy.wanted_total > 0  # new and re-entering birds were asked for
+    assert spy.wanted_had_embedding and all(spy.wanted_had_embedding)
+    assert max(emb.per_frame) <= cap
+    assert sum(emb.per_frame) == emb.calls
+    s = pipe.window_summary(T0, T0 + 12)
+    assert s.headcount.value > 0
