@@ -39,7 +39,6 @@ def burst_options(window_s: float, burst_every_s: float, *, appearance_seed: int
                 "still_gap_s": still_gap,
                 "dead_after_s": 3 * burst_every_s,
                 "dead_still_after_s": 4 * burst_every_s,
-                "dead_unposed_after_s": 4 * burst_every_s,
                 "sick_after_s": 4 * burst_every_s,
                 "lethargic_min_observed_s": 1.5 * burst_every_s,
                 "mortality_unseen_days": max(2.0, 4 * window_s / 86400.0),
@@ -51,22 +50,17 @@ def burst_options(window_s: float, burst_every_s: float, *, appearance_seed: int
     }
     if appearance_seed is not None:
         opts["appearance_seed"] = int(appearance_seed)
-    return _known_fields(opts)
+    return _validated(opts)
 
 
-def _known_fields(opts: dict[str, Any]) -> dict[str, Any]:
-    """Drop tuning keys the installed vision configs do not have (the health and counting settings
-    evolve; a renamed threshold must not stop the demo)."""
-    from vision.counting import CountingConfig
-    from vision.health import HealthConfig
+def _validated(opts: dict[str, Any]) -> dict[str, Any]:
+    """Check the tuning keys against the vision configs now, so a renamed threshold fails loudly
+    here with its name rather than deep inside the edge (the configs forbid unknown keys)."""
     from vision.identity import IdentityConfig
     from vision.pipeline import PipelineConfig
 
-    pipe = opts["pipeline"]
-    for name, model in (("health", HealthConfig), ("counting", CountingConfig)):
-        pipe[name] = {k: v for k, v in pipe[name].items() if k in model.model_fields}
-    opts["pipeline"] = {k: v for k, v in pipe.items() if k in PipelineConfig.model_fields}
-    opts["identity"] = {k: v for k, v in opts["identity"].items() if k in IdentityConfig.model_fields}
+    PipelineConfig(**opts["pipeline"])
+    IdentityConfig(**opts["identity"])
     return opts
 
 
