@@ -107,18 +107,22 @@ def write_gt(
     """Write a MOTChallenge ground-truth file (`conf` column = 1: every box counts)."""
     box = _xyxy(xyxy)
     n = box.shape[0]
-    fr = _vec(frame, n, "frame", np.int64)
-    tid = _vec(track_id, n, "track_id", np.int64)
     vis = _vec(visibility, n, "visibility", np.float64)
     cls = _vec(class_id, n, "class_id", np.int64)
+    return _write_rows(path, frame, track_id, box, lambda i: f"1,{cls[i]},{_fmt(float(vis[i]))}")
+
+
+def _write_rows(path: str | Path, frame: Any, track_id: Any, box: np.ndarray, tail: Any) -> Path:
+    """Lines `frame,id,left,top,w,h,<tail(i)>` sorted by frame then id (the layout both files share)."""
+    n = box.shape[0]
+    fr = _vec(frame, n, "frame", np.int64)
+    tid = _vec(track_id, n, "track_id", np.int64)
     if n and fr.min() < 1:
         raise ValueError(f"frame numbers are 1-based, got {int(fr.min())}")
-    order = np.lexsort((tid, fr))
     lines = []
-    for i in order:
+    for i in np.lexsort((tid, fr)):
         x1, y1, x2, y2 = box[i]
-        box_s = f"{_fmt(x1)},{_fmt(y1)},{_fmt(x2 - x1)},{_fmt(y2 - y1)}"
-        lines.append(f"{fr[i]},{tid[i]},{box_s},1,{cls[i]},{_fmt(float(vis[i]))}")
+        lines.append(f"{fr[i]},{tid[i]},{_fmt(x1)},{_fmt(y1)},{_fmt(x2 - x1)},{_fmt(y2 - y1)},{tail(i)}")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("\n".join(lines) + ("\n" if lines else ""))
@@ -128,22 +132,8 @@ def write_gt(
 def write_results(path: str | Path, frame: Any, track_id: Any, xyxy: Any, confidence: Any) -> Path:
     """Write tracker output in the MOTChallenge 2D format trackeval reads (x, y, z = -1)."""
     box = _xyxy(xyxy)
-    n = box.shape[0]
-    fr = _vec(frame, n, "frame", np.int64)
-    tid = _vec(track_id, n, "track_id", np.int64)
-    conf = _vec(confidence, n, "confidence", np.float64)
-    if n and fr.min() < 1:
-        raise ValueError(f"frame numbers are 1-based, got {int(fr.min())}")
-    order = np.lexsort((tid, fr))
-    lines = []
-    for i in order:
-        x1, y1, x2, y2 = box[i]
-        box_s = f"{_fmt(x1)},{_fmt(y1)},{_fmt(x2 - x1)},{_fmt(y2 - y1)}"
-        lines.append(f"{fr[i]},{tid[i]},{box_s},{float(conf[i]):.4f},-1,-1,-1")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(lines) + ("\n" if lines else ""))
-    return p
+    conf = _vec(confidence, box.shape[0], "confidence", np.float64)
+    return _write_rows(path, frame, track_id, box, lambda i: f"{float(conf[i]):.4f},-1,-1,-1")
 
 
 def parse_line(text: str) -> tuple[int, int, float, float, float, float, float, int, float]:
