@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,6 +35,18 @@ def init_command(
     )
 
 
+def _load(config: Path) -> Any:
+    """The typed config, or a CLI error naming the file and the bad key."""
+    from edge.config import ConfigError, load_config
+    from flockid.console import fail
+
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise  # fail() exits; this only satisfies type checkers
+
+
 @edge_app.command("run")
 def run_command(
     config: Path = typer.Option(..., "--config", "-c", help="edge.yaml"),
@@ -41,15 +54,10 @@ def run_command(
 ) -> None:
     """Run the edge box: cameras -> pipelines -> signed reports -> outbox -> API."""
     from edge.app import EdgeApp
-    from edge.config import ConfigError, load_config
     from edge.logs import setup_logging
     from flockid.console import fail
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
-        return
+    cfg = _load(config)
     setup_logging(cfg.log_level)
     try:
         app = EdgeApp(cfg)
@@ -105,15 +113,10 @@ def status_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Outbox backlog, chain head and last upload of this box."""
-    from edge.config import ConfigError, load_config
     from edge.outbox import Outbox
     from flockid.console import emit, fail
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
-        return
+    cfg = _load(config)
     if not cfg.outbox.path.exists():
         fail(f"{cfg.outbox.path}: no outbox yet (the box has not written a report)")
         return
