@@ -219,6 +219,118 @@ def identity_config_from_card(reid_path: Path) -> IdentityConfig:
     return IdentityConfig(**{k: v for k, v in ident.items() if k in IDENTITY_CARD_KEYS})
 
 
+DETECTOR_CARD_METRIC = "synth_det/val"
+NEW_TRACK_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class DetectorCalibration:
+    """Confidence thresholds that depend on the detector, not on the farm.
+
+    A detector's scores are only meaningful relative to that detector: the shipped YOLO11n peaks in F1
+    at conf ~0.27 (~0.19 at night), so a tracker that only trusts boxes >= 0.5 and starts tracks at 0.6
+    sees a fraction of the birds. The rule, from the model card's `conf_at_max_f1` (c):
+
+    - tracker `high_thresh` = c: boxes at the best-F1 operating point are the "sure" ones that feed
+      stage 1 (ultralytics' ByteTrack default, 0.25, is that point for a typical COCO model);
+    - tracker `new_track_thresh` = c + 0.1, as in the original ByteTrack (`det_thresh = track_thresh
+      + 0.1`): a box that just makes stage 1 keeps a track alive but is too unsure to start one (on the
+      held-out synthetic sequences: ID switches 579 -> 475, IDF1 0.396 -> 0.417 against c);
+    - tracker `low_thresh` = min(0.1, c / 2): the ByteTrack second stage keeps half-occluded birds;
+    - detector `conf` = `low_thresh`: the detector must not drop the boxes stage 2 wants;
+    - pipeline `embed_min_confidence` = min(its default, c): a bird the tracker trusts gets a crop (and
+      so a bird id); otherwise the headcount misses every bird the detector scores below it.
+
+    A card without the metric (a user's own export) keeps the plain defaults (`conf_at_max_f1` None).
+    """
+
+    conf_at_max_f1: float | None
+    source: str
+
+    def tracker_config(self) -> dict[str, float]:
+        """FlockTracker thresholds for this detector ({} without a calibration: tracker defaults)."""
+        c = self.conf_at_max_f1
+        if c is None:
+            return {}
+        return {
+            "high_thresh": c,
+            "new_track_thresh": min(1.0, c + NEW_TRACK_MARGIN),
+            "low_thresh": min(0.1, c / 2.0),
+        }
+
+    def detector_conf(self, tracker_low: float | None = None, default: float = 0.25) -> float:
+        """Detector score floor: the tracker's low threshold (calibrated or user-set) when known."""
+        if tracker_low is not None:
+            return tracker_low
+        if self.conf_at_max_f1 is None:
+            return default
+        return self.tracker_config()["low_thresh"]
+
+
+def detector_calibration_from_card(detector_path: Path) -> DetectorCalibration:
+    """`metrics["synth_det/val"]["conf_at_max_f1"]` of the detector's model card, checked."""
+    from vision.weights import card_path, read_card
+
+    card = read_card(detector_path)
+    metrics = card.get("metrics")
+    block = metrics.get(DETECTOR_CARD_METRIC) if isinstance(metrics, dict) else None
+    value = block.get("conf_at_max_f1") if isinstance(block, dict) else None
+    if value is None:
+        return DetectorCalibration(None, "defaults (model card has no conf_at_max_f1)")
+    where = f"{card_path(detector_path)}: metrics.{DETECTOR_CARD_METRIC}.conf_at_max_f1"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{where} must be in (0, 1), got {value}")
+    return DetectorCalibration(float(value), where)
+
+
+REID_CARD_METRIC = "synth_reid/open-set"
+WEAK_REID_RANK1 = 0.5
+# A re-ID model that finds the right bird first less than half the time must not outvote motion: the
+# fused cost leans on IoU and only a clearly different appearance vetoes a pair. On the held-out
+# synthetic sequences with the shipped re-ID (Rank-1 0.28): IDF1 0.417 -> 0.435, ID switches 475 -> 379.
+WEAK_REID_TRACKER = {"motion_weight": 0.8, "app_reject": 0.8}
+
+
+def reid_tracker_config_from_card(reid_path: Path) -> dict[str, float]:
+    """FlockTracker appearance weights for a re-ID model, from its card's open-set Rank-1 ({}: defaults)."""
+    from vision.weights import card_path, read_card
+
+    metrics = read_card(reid_path).get("metrics")
+    block = metrics.get(REID_CARD_METRIC) if isinstance(metrics, dict) else None
+    rank1 = block.get("rank1") if isinstance(block, dict) else None
+    if rank1 is None:
+        return {}
+    if isinstance(rank1, bool) or not isinstance(rank1, (int, float)) or not 0.0 <= float(rank1) <= 1.0:
+        raise ValueError(f"{card_path(reid_path)}: metrics.{REID_CARD_METRIC}.rank1 must be in [0, 1], got {rank1!r}")
+    return dict(WEAK_REID_TRACKER) if float(rank1) < WEAK_REID_RANK1 else {}
+
+
+def calibrate_config(
+    config: PipelineConfig, calibration: DetectorCalibration, reid_tracker: dict[str, float] | None = None
+) -> PipelineConfig:
+    """`config` with the model-dependent thresholds (detector confidences; appearance weights for the
+    re-ID model, `reid_tracker_config_from_card`) filled in where the user did not set them."""
+    updates: dict[str, Any] = {}
+    if config.tracker == "flockid":
+        auto = {**(reid_tracker or {}), **calibration.tracker_config()}
+        user = config.tracker_config
+        tc = {**{k: v for k, v in auto.items() if k not in user}, **user}
+        if "low_thresh" in tc and "high_thresh" in tc and tc["low_thresh"] > tc["high_thresh"]:
+            # The user pinned one side only: keep theirs, move the calibrated one.
+            if "high_thresh" in user:
+                tc["low_thresh"] = min(tc["low_thresh"], tc["high_thresh"])
+            else:
+                tc["high_thresh"] = tc["low_thresh"]
+                if "new_track_thresh" not in user:
+                    tc["new_track_thresh"] = max(tc["new_track_thresh"], tc["high_thresh"])
+        updates["tracker_config"] = tc
+    if calibration.conf_at_max_f1 is not None and "embed_min_confidence" not in config.model_fields_set:
+        updates["embed_min_confidence"] = min(config.embed_min_confidence, calibration.conf_at_max_f1)
+    return config.model_copy(update=updates) if updates else config
+
+
 class FlockPipeline:
     """detector + tracker + embedder + shared registry + counting + health, for one camera."""
 
@@ -246,6 +358,7 @@ class FlockPipeline:
         self._last_health_ts: float | None = None
         self._model_paths: dict[str, Path] = {}
         self._embed_takes_rows: bool | None = None
+        self.calibration: DetectorCalibration | None = None  # set by from_defaults
         self.frames_processed = 0
 
     @classmethod
@@ -260,11 +373,16 @@ class FlockPipeline:
         reid_path: Path | None = None,
         providers: Sequence[str] = ("cpu",),
         imgsz: int | None = None,
-        conf: float = 0.25,
+        conf: float | None = None,
         config: PipelineConfig | None = None,
         identity_config: IdentityConfig | None = None,
     ) -> FlockPipeline:
-        """Build a pipeline from the shipped models (vision/weights) or the given ONNX files."""
+        """Build a pipeline from the shipped models (vision/weights) or the given ONNX files.
+
+        Confidence thresholds are calibrated to the detector (see `DetectorCalibration`): the tracker's
+        high/new-track/low thresholds and the pipeline's `embed_min_confidence` from the detector's model
+        card unless `config` sets them; the detector's `conf` (None: derived) is the tracker's low
+        threshold, so stage 2 sees its boxes. `self.calibration` says what was used."""
         from vision.detector import OnnxDetector
         from vision.embedder import OnnxEmbedder
         from vision.tracking import make_tracker
@@ -273,6 +391,11 @@ class FlockPipeline:
         config = config or PipelineConfig()
         det_path = Path(detector_path) if detector_path else default_detector_path()
         emb_path = Path(reid_path) if reid_path else default_reid_path()
+        calibration = detector_calibration_from_card(det_path)
+        config = calibrate_config(config, calibration, reid_tracker_config_from_card(emb_path))
+        if conf is None:
+            low = config.tracker_config.get("low_thresh") if config.tracker == "flockid" else None
+            conf = calibration.detector_conf(float(low) if low is not None else None)
         detector = OnnxDetector(det_path, conf=conf, providers=tuple(providers), imgsz=imgsz)
         embedder = OnnxEmbedder(emb_path, providers=tuple(providers))
         emb_sha = model_sha256(emb_path)
@@ -295,6 +418,7 @@ class FlockPipeline:
             camera_id=camera_id,
         )
         pipe._model_paths = {"detector": det_path, "reid": emb_path}
+        pipe.calibration = calibration
         return pipe
 
     def model_versions(self) -> dict[str, str]:

@@ -26,9 +26,12 @@ def letterbox_params(size_wh: tuple[int, int], input_wh: tuple[int, int]) -> Let
 
 
 def letterbox(
-    frame_bgr: np.ndarray, input_wh: tuple[int, int], pad_value: int = 114
+    frame_bgr: np.ndarray, input_wh: tuple[int, int], pad_value: int = 114, *, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, LetterboxParams]:
-    """Resize frame into input_wh keeping aspect ratio, padding with grey as ultralytics does."""
+    """Resize frame into input_wh keeping aspect ratio, padding with grey as ultralytics does.
+
+    out: an (ih, iw, 3) uint8 buffer to write into (a video stream reuses one: no allocation per frame);
+    a new array when None."""
     import cv2
 
     if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
@@ -37,13 +40,21 @@ def letterbox(
     p = letterbox_params((w, h), input_wh)
     new_w, new_h = round(w * p.scale), round(h * p.scale)
     iw, ih = input_wh
-    out = np.full((ih, iw, 3), pad_value, dtype=np.uint8)
-    if (new_w, new_h) == (w, h):
-        resized = frame_bgr
-    else:
-        resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if out is None:
+        out = np.empty((ih, iw, 3), dtype=np.uint8)
+    elif out.shape != (ih, iw, 3) or out.dtype != np.uint8:
+        raise ValueError(f"letterbox: out must be uint8 of shape {(ih, iw, 3)}, got {out.dtype} {out.shape}")
     top, left = round(p.pad_y - 0.1), round(p.pad_x - 0.1)
-    out[top : top + new_h, left : left + new_w] = resized
+    # Only the borders are padding: paint them, and resize straight into the middle.
+    out[:top] = pad_value
+    out[top + new_h :] = pad_value
+    out[top : top + new_h, :left] = pad_value
+    out[top : top + new_h, left + new_w :] = pad_value
+    inner = out[top : top + new_h, left : left + new_w]
+    if (new_w, new_h) == (w, h):
+        inner[...] = frame_bgr
+    else:
+        cv2.resize(frame_bgr, (new_w, new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
     return out, p
 
 
