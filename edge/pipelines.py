@@ -42,7 +42,9 @@ def _default_pipeline(camera: CameraConfig, registry: Any, config: EdgeConfig) -
 
     opts = dict(config.pipeline.options)
     identity = IdentityConfig(**opts.pop("identity", {}))
-    conf = float(opts.pop("conf", 0.25))
+    # None: the detector floor comes from the model card (FlockPipeline.from_defaults calibration).
+    conf = opts.pop("conf", None)
+    conf = None if conf is None else float(conf)
     opts["calibration"] = camera.calibration
     pconf = PipelineConfig(**opts)
     return FlockPipeline.from_defaults(

@@ -104,7 +104,9 @@ def track_command(
     farm: str = typer.Option("farm", "--farm", help="Farm id of the registry."),
     camera_id: str = typer.Option("cam0", "--camera-id"),
     imgsz: int = typer.Option(None, "--imgsz", min=32, help="Detector input size (default: the model's)."),
-    conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0),
+    conf: float = typer.Option(
+        None, "--conf", min=0.0, max=1.0, help="Detector score floor (default: calibrated from the model card)."
+    ),
     max_frames: int = typer.Option(None, "--max-frames", min=1),
     fps: float = typer.Option(None, "--fps", min=0.01, help="Override the source frame rate."),
     providers: str = typer.Option("cpu", "--providers", help="onnxruntime providers, comma separated."),
