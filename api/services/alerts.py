@@ -4,16 +4,17 @@ alert lets the same rule fire again."""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.db.models import Alert, Device, Farm, FarmRegistry, Fingerprint, Flock, Loan, Report
-from api.repositories.common import utcnow
+from api.repositories.common import driver_sql, utcnow
 from api.settings import Settings
 
 TAMPER_KINDS = {"camera_covered", "camera_dark", "camera_moved", "scene_frozen"}
@@ -75,9 +76,10 @@ def tamper_alerts(session: Session, farm: Farm, device_id: str, report_id: int,
     return out
 
 
-def headcount_alerts(session: Session, settings: Settings, farm: Farm, device_id: str, report: Report,
+def headcount_alerts(session: Session, settings: Settings, farm: Farm, device_id: str, report: Any,
                      prev: tuple[int, int] | None) -> list[Alert]:
-    """prev = (report id, headcount) of the device's previous non-stale flock report."""
+    """report: the stored report's id, headcount, stale and dead_count (a Report or ingest's StoredReport);
+    prev = (report id, headcount) of the device's previous non-stale flock report."""
     out: list[Alert] = []
     if report.stale or report.headcount is None:
         return out
@@ -114,12 +116,14 @@ def _chunks(phash: str) -> tuple[int, int, int, int]:
     return (v >> 48) & 0xFFFF, (v >> 32) & 0xFFFF, (v >> 16) & 0xFFFF, v & 0xFFFF
 
 
-def _near_chunks(chunk: int, flips: int) -> set[int]:
+_BITS = tuple(1 << b for b in range(16))
+
+
+def _near_chunks(chunk: int, flips: int) -> list[int]:
     """The chunk and every value within `flips` (0 or 1) bits of it."""
-    out = {chunk}
     if flips:
-        out.update(chunk ^ (1 << b) for b in range(16))
-    return out
+        return [chunk, *[chunk ^ m for m in _BITS]]
+    return [chunk]
 
 
 def fingerprint_rows(report_id: int, device_id: str, farm_id: str, fingerprints: Iterable[Any]) -> list[dict]:
@@ -132,11 +136,41 @@ def fingerprint_rows(report_id: int, device_id: str, farm_id: str, fingerprints:
     return rows
 
 
-_REPLAY_CANDIDATES = (
-    select(Fingerprint.phash, Fingerprint.report_id, Fingerprint.at)
-    .where(or_(*(getattr(Fingerprint, f"c{i}").in_(bindparam(f"c{i}", expanding=True)) for i in range(4))),
-           Fingerprint.at < bindparam("cutoff"), Fingerprint.report_id != bindparam("rid"))
-    .limit(20000))
+@functools.lru_cache(maxsize=8)
+def _at_processors(dialect: Any) -> tuple[Any, Any]:
+    """Bind and result converters of `fingerprints.at` for the raw candidate query."""
+    col_type = Fingerprint.__table__.c.at.type  # type: ignore[attr-defined]
+    impl = col_type.dialect_impl(dialect)
+    return impl.bind_processor(dialect), impl.result_processor(dialect, None)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_sql(mark: str, sizes: tuple[int, ...]) -> str:
+    ins = " OR ".join(f"c{i} IN ({','.join([mark] * n)})" for i, n in enumerate(sizes))
+    return (f"SELECT phash, report_id, at FROM {Fingerprint.__tablename__} WHERE ({ins}) "
+            f"AND at < {mark} AND report_id != {mark} LIMIT 20000")
+
+
+def _replay_candidates(conn: Connection, chunk_values: list[list[int]], cutoff: datetime,
+                       report_id: int) -> list[tuple[str, int, datetime]]:
+    """Earlier frames sharing a (near) chunk with this report's, older than cutoff, as driver SQL
+    (SELECT phash, report_id, at ... WHERE c0 IN (..) OR .. c3 IN (..)): SQLAlchemy's expansion of
+    ~270 expanding IN values cost more than the rest of ingest together. Each list is padded to a
+    multiple of 64 with -1 (chunks are 0..65535, so it matches nothing): a few statement shapes,
+    which the driver's statement cache keeps prepared."""
+    dialect = conn.dialect
+    sizes = tuple(max(64, -(-len(vals) // 64) * 64) for vals in chunk_values)
+    params: list[Any] = []
+    for vals, n in zip(chunk_values, sizes, strict=True):
+        params += [int(v) for v in vals]
+        params += [-1] * (n - len(vals))
+    bind, result = _at_processors(dialect)
+    params += [bind(cutoff) if bind else cutoff, int(report_id)]
+    sql = _candidates_sql("?" if dialect.paramstyle == "qmark" else "%s", sizes)
+    rows = driver_sql(conn, sql, tuple(params)).all()
+    if result is None:
+        return [(ph, int(rid), at) for ph, rid, at in rows]
+    return [(ph, int(rid), result(at)) for ph, rid, at in rows]
 
 
 def _informative(phash: str) -> bool:
@@ -195,7 +229,7 @@ def replay_run(new: list[tuple[float, int]], old: list[tuple[float, int]], *, ra
 
 
 def replay_alerts(session: Session, settings: Settings, farm: Farm, device_id: str, report_id: int,
-                  fingerprints: list[Any]) -> list[Alert]:
+                  fingerprints: list[Any], conn: Connection | None = None) -> list[Alert]:
     """This report replays earlier footage: at least replay_min_matches of its frames (and
     replay_fraction of them) each repeat, within replay_hamming bits, exactly one frame of one
     stretch of earlier footage (>= replay_min_age_s older), all shifted by one time offset
@@ -203,7 +237,8 @@ def replay_alerts(session: Session, settings: Settings, farm: Farm, device_id: s
 
     Honest frames of a fixed camera can look alike one by one; only replayed footage lines up frame
     for frame at one time shift. Hashes come from the edge's background-removed `MotionFingerprint`,
-    so the barn itself does not make frames alike."""
+    so the barn itself does not make frames alike. conn: the session's connection, when the caller
+    holds it already."""
     fps = [f for f in fingerprints if _informative(f.phash)]
     if len(fps) < settings.replay_min_matches:
         return []
@@ -213,11 +248,9 @@ def replay_alerts(session: Session, settings: Settings, farm: Farm, device_id: s
     # Pigeonhole over the four indexed 16-bit chunks: within 3 bits one chunk is equal, within 7
     # one chunk is at most 1 bit off; so one indexed query finds every candidate.
     flips = 0 if radius <= 3 else 1
-    params: dict[str, Any] = {f"c{i}": sorted({v for c in chunks for v in _near_chunks(c[i], flips)})
-                              for i in range(4)}
-    params.update(cutoff=oldest_cutoff, rid=report_id)
-    cands = [(ph, int(rid), at) for ph, rid, at in session.execute(_REPLAY_CANDIDATES, params).all()
-             if _informative(ph)]
+    values = [sorted(set().union(*(_near_chunks(c[i], flips) for c in chunks))) for i in range(4)]
+    found = _replay_candidates(conn or session.connection(), values, oldest_cutoff, report_id)
+    cands = [(ph, rid, at) for ph, rid, at in found if _informative(ph)]
     if not cands:
         return []
     run = replay_run([(f.at.timestamp(), int(f.phash, 16)) for f in fps],

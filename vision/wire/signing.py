@@ -72,15 +72,19 @@ def sign_payload(payload: dict[str, Any], key: Ed25519PrivateKey) -> SignedEnvel
     return SignedEnvelope(payload=payload, signature=base64.b64encode(sig).decode(), key_id=key_id(key))
 
 
-def verify_envelope(envelope: SignedEnvelope, public_key: Ed25519PublicKey) -> None:
-    """Raise SignatureError unless the envelope was signed by public_key over its exact payload."""
+def verify_envelope(envelope: SignedEnvelope, public_key: Ed25519PublicKey) -> str:
+    """Raise SignatureError unless the envelope was signed by public_key over its exact payload.
+
+    Returns the payload hash (hex SHA-256 of the canonical bytes), so a receiver serialises once."""
     if envelope.key_id != key_id(public_key):
         raise SignatureError(f"envelope key_id {envelope.key_id} is not the registered key {key_id(public_key)}")
     try:
         sig = base64.b64decode(envelope.signature, validate=True)
     except ValueError as exc:
         raise SignatureError(f"signature is not valid base64: {exc}") from exc
+    data = canonical_bytes(envelope.payload)
     try:
-        public_key.verify(sig, canonical_bytes(envelope.payload))
+        public_key.verify(sig, data)
     except InvalidSignature as exc:
         raise SignatureError("signature does not match the payload") from exc
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,71 @@
+"""The ingest hot path's driver-level SQL helpers behave like SQLAlchemy execution."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
+
+from api.db.engine import json_dumps, make_engine
+from api.db.types import UTCDateTime
+from api.repositories.common import driver_execute, upsert
+
+META = MetaData()
+THINGS = Table("things", META, Column("id", Integer, primary_key=True, autoincrement=True),
+               Column("name", String(20), unique=True), Column("at", UTCDateTime()), Column("tags", JSON))
+
+
+class _Model:
+    __table__ = THINGS
+
+
+@pytest.fixture()
+def conn(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    META.create_all(engine)
+    with engine.connect() as c:
+        yield c
+    engine.dispose()
+
+
+def test_driver_execute_converts_types_and_returns_rows(conn) -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone(timedelta(hours=2)))
+    new_id = driver_execute(conn, insert(THINGS).returning(THINGS.c.id),
+                            {"name": "a", "at": at, "tags": ["cam0", "cam1"]}).scalar_one()
+    driver_execute(conn, insert(THINGS), [{"name": "b", "at": at, "tags": []}, {"name": "c", "at": at, "tags": []}])
+    row = conn.execute(select(THINGS).where(THINGS.c.id == new_id)).one()
+    # Read back through SQLAlchemy: the stored form is exactly what its own execution would write.
+    assert row.at == at and row.at.tzinfo is not None and row.tags == ["cam0", "cam1"]
+    assert conn.execute(select(THINGS.c.name).order_by(THINGS.c.name)).scalars().all() == ["a", "b", "c"]
+    stmt = update(THINGS).where(THINGS.c.name == bindparam("n"))
+    driver_execute(conn, stmt, {"n": "b", "tags": ["x"]})
+    assert conn.execute(select(THINGS.c.tags).where(THINGS.c.name == "b")).scalar_one() == ["x"]
+    with pytest.raises(NoResultFound):
+        driver_execute(conn, select(THINGS.c.id).where(THINGS.c.name == bindparam("n")), {"n": "zz"}).one()
+
+
+def test_driver_errors_are_sqlalchemy_errors(conn) -> None:
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    driver_execute(conn, insert(THINGS), {"name": "dup", "at": at, "tags": []})
+    with pytest.raises(IntegrityError):
+        driver_execute(conn, insert(THINGS), {"name": "dup", "at": at, "tags": []})
+    with pytest.raises(ValueError, match="naive"):
+        driver_execute(conn, insert(THINGS), {"name": "naive", "at": datetime(2026, 1, 1), "tags": []})
+
+
+def test_upsert_keeps_existing_and_updates(conn) -> None:
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    upsert(conn, _Model, [{"name": "u", "at": at, "tags": ["a"]}], ["name"], ["tags"], keep_existing=["at"])
+    upsert(conn, _Model, [{"name": "u", "at": at + timedelta(days=1), "tags": ["b"]}], ["name"], ["tags"],
+           keep_existing=["at"])
+    row = conn.execute(select(THINGS).where(THINGS.c.name == "u")).one()
+    assert row.tags == ["b"] and row.at == at
+
+
+@pytest.mark.parametrize("value", [["cam0"], ['a"b', "é"], [], {"k": [1, 2]}, [1, 2], ["x"] * 9, "s"])
+def test_json_dumps_matches_json(value) -> None:
+    assert json_dumps(value) == json.dumps(value)
+    assert json_dumps(value) == json.dumps(value)  # memoised path
