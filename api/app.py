@@ -98,6 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The database schema must exist (`flockid api migrate`); nothing is created here."""
     from api.db.engine import make_engine, make_sessionmaker
+    from api.ingest_endpoint import INGEST_PATH, IngestFastPath, IngestWorkers
     from api.metrics import Metrics
     from api.middleware import BodyLimitMiddleware, MetricsMiddleware
     from api.routers import admin, alerts, devices, farms, flocks, health, loans
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             app.state.webhooks.close()
+            app.state.ingest_workers.close()
             engine.dispose()
 
     app = FastAPI(
@@ -130,12 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "Errors are RFC 9457 problem+json with `type` = https://flockid.dev/problems/<slug>. "
                     "Lists use cursor pagination (`limit`, `cursor` -> `next_cursor`).",
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.metrics = Metrics()
     app.state.rate_limiter = TokenBuckets(settings.ingest_rate_per_s, settings.ingest_burst)
+    sqlite = engine.dialect.name == "sqlite"
+    app.state.ingest_workers = IngestWorkers(settings.ingest_threads or (2 if sqlite else 8), sqlite=sqlite)
     app.state.webhooks = WebhookDispatcher(sessionmaker, settings.secret(), timeout_s=settings.webhook_timeout_s,
                                            retries=settings.webhook_retries)
     install_error_handlers(app)
@@ -145,7 +150,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from api.dashboard import mount_dashboard
 
         mount_dashboard(app)
-    # Outermost first: the size limit refuses big bodies before anything else reads them.
+    # Added innermost first: the size limit refuses big bodies before anything else reads them, the
+    # metrics see every request, and ingest's fast path runs inside both.
+    app.add_middleware(IngestFastPath, fastapi_app=app, route=next(
+        r for r in devices.router.routes
+        if getattr(r, "path", None) == INGEST_PATH and "POST" in getattr(r, "methods", ())))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -19,9 +19,24 @@ class Metrics:
                                registry=self.registry)
         self.alerts = Counter("flockid_alerts_raised_total", "Alerts raised", ["kind"], registry=self.registry)
 
+        # Labelled children by label values: `labels()` validates and locks on every call, a visible
+        # share of a request on the ingest path. Children live as long as the registry anyway.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._report_children: dict[str, Any] = {}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(route))
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_report(self, outcome: str) -> None:
+        child = self._report_children.get(outcome)
+        if child is None:
+            child = self._report_children[outcome] = self.reports.labels(outcome)
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

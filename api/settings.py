@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4_000_000, ge=1_024, le=64_000_000)
     ingest_rate_per_s: float = Field(default=20.0, gt=0, le=1e6, description="sustained reports/s per device")
     ingest_burst: int = Field(default=200, ge=1, le=1_000_000)
+    ingest_threads: int | None = Field(
+        default=None, ge=1, le=256,
+        description="threads that verify and store reports; default 2 on SQLite (one writer at a time: more "
+                    "threads only contend), 8 on PostgreSQL")
     clock_skew_s: float = Field(default=300.0, ge=0, le=86_400, description="future tolerance for device_clock")
     headcount_drop_fraction: float = Field(default=0.05, gt=0, lt=1)
     headcount_drop_min_birds: int = Field(
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     webhook_retries: int = Field(default=3, ge=0, le=10)
     mount_dashboard: bool = True
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry instrumentation (global providers). Off by default: the "
+                    "API exports Prometheus metrics at /metrics, and the per-request provider checks cost "
+                    "a few percent of ingest")
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

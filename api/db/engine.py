@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -59,7 +60,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # On the driver connection: SQLAlchemy's statement execution set-up cost more than BEGIN.
+            dbapi_error = engine.dialect.loaded_dbapi.Error
+            try:
+                conn.connection.dbapi_connection.execute("BEGIN")
+            except dbapi_error as exc:
+                raise DBAPIError.instance("BEGIN", (), exc, dbapi_error, dialect=engine.dialect) from exc
 
         return engine
     kwargs.setdefault("pool_size", 10)

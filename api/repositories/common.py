@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
@@ -154,9 +154,25 @@ def decode_cursor(cursor: str | None, kind: type) -> Any:
     raise Unprocessable(f"cursor {cursor[:40]!r} is not a cursor this endpoint issued", slug="invalid-cursor")
 
 
-def page(items: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
-    """Items were fetched with limit+1: trim and build the next cursor from the last kept key."""
+def keyset_page(session: Session, query: Select[Any], key: Any, *, limit: int, cursor: str | None,
+                descending: bool = False) -> tuple[list[Any], str | None]:
+    """One page of the entities `query` selects, in `key` order (an ORM column attribute, unique within
+    the query), starting after the key the cursor names (before it when descending). Returns the items
+    and the next page's cursor (None on the last page).
+
+    Keyset, not OFFSET: a page costs the same however deep it is, and rows inserted meanwhile neither
+    repeat nor vanish. One row past the limit is fetched to know whether another page follows."""
+    if limit < 1:
+        raise ValueError(f"keyset_page: limit must be >= 1, got {limit}")
+    kind = key.type.python_type
+    if kind not in (int, str):
+        raise ValueError(f"keyset_page: key {key} must be an int or str column, not {kind.__name__}")
+    bound = decode_cursor(cursor, kind)
+    query = query.order_by(key.desc() if descending else key).limit(limit + 1)
+    if bound is not None:
+        query = query.where(key < bound if descending else key > bound)
+    items = list(session.scalars(query))
     if len(items) > limit:
         items = items[:limit]
-        return items, encode_cursor(key(items[-1]))
+        return items, encode_cursor(getattr(items[-1], key.key))
     return items, None

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.db.models import ApiKey, AuditEvent, MarketPrice, Organization
 from api.deps import PageParams, get_principal, get_session, page_params
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from api.repositories.common import decode_cursor, new_id, page, upsert, utcnow
+from api.repositories.common import keyset_page, new_id, upsert, utcnow
 from api.routers import problems
 from api.schemas.admin import (
     ApiKeyCreate,
@@ -50,13 +50,10 @@ def list_organizations(p: Principal = Depends(get_principal), session: Session =
                        pp: PageParams = Depends(page_params)) -> dict:
     if p.role not in ("admin", "lender"):
         raise Forbidden("only admin and lender keys list organisations")
-    q = select(Organization).order_by(Organization.id).limit(pp.limit + 1)
+    q = select(Organization)
     if p.role == "lender":
         q = q.where(Organization.id == p.org_id)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Organization.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda o: o.id)
+    items, nxt = keyset_page(session, q, Organization.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
@@ -86,11 +83,8 @@ def create_api_key(body: ApiKeyCreate, request: Request, p: Principal = Depends(
 def list_api_keys(p: Principal = Depends(get_principal), session: Session = Depends(get_session),
                   pp: PageParams = Depends(page_params)) -> dict:
     require_role(p, "admin")
-    q = select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id).limit(pp.limit + 1)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(ApiKey.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda k: k.id)
+    q = select(ApiKey).where(ApiKey.revoked_at.is_(None))
+    items, nxt = keyset_page(session, q, ApiKey.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
@@ -140,13 +134,10 @@ def set_market_price(body: MarketPriceSet, p: Principal = Depends(get_principal)
 def list_market_prices(p: Principal = Depends(get_principal), session: Session = Depends(get_session),
                        pp: PageParams = Depends(page_params)) -> dict:
     require_role(p, "admin", "lender")
-    q = select(MarketPrice).order_by(MarketPrice.id).limit(pp.limit + 1)
+    q = select(MarketPrice)
     if p.role == "lender":
         q = q.where(MarketPrice.org_id == p.org_id)
-    after = decode_cursor(pp.cursor, int)
-    if after is not None:
-        q = q.where(MarketPrice.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda m: m.id)
+    items, nxt = keyset_page(session, q, MarketPrice.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
@@ -154,11 +145,8 @@ def list_market_prices(p: Principal = Depends(get_principal), session: Session =
 def list_audit_events(p: Principal = Depends(get_principal), session: Session = Depends(get_session),
                       pp: PageParams = Depends(page_params)) -> dict:
     require_role(p, "admin", "lender")
-    q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(pp.limit + 1)
+    q = select(AuditEvent)
     if p.role == "lender":
         q = q.where(AuditEvent.org_id == p.org_id)
-    before = decode_cursor(pp.cursor, int)
-    if before is not None:
-        q = q.where(AuditEvent.id < before)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda e: e.id)
+    items, nxt = keyset_page(session, q, AuditEvent.id, limit=pp.limit, cursor=pp.cursor, descending=True)
     return {"items": items, "next_cursor": nxt}

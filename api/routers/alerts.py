@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Alert
 from api.deps import DbId, PageParams, get_principal, get_session, get_settings, page_params
 from api.errors import NotFound
-from api.repositories.common import decode_cursor, page
+from api.repositories.common import keyset_page
 from api.routers import problems
 from api.schemas.common import Page
 from api.schemas.lending import AlertPublic
@@ -43,7 +43,7 @@ def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged)$"
                 pp: PageParams = Depends(page_params)) -> dict:
     """Newest first."""
     require_role(p, "admin", "lender", "farm")
-    q = _scoped(p).order_by(Alert.id.desc()).limit(pp.limit + 1)
+    q = _scoped(p)
     if status is not None:
         q = q.where(Alert.status == status)
     if kind is not None:
@@ -52,10 +52,7 @@ def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged)$"
         q = q.where(Alert.farm_id == farm_id)
     if loan_id is not None:
         q = q.where(Alert.loan_id == loan_id)
-    before = decode_cursor(pp.cursor, int)
-    if before is not None:
-        q = q.where(Alert.id < before)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda a: a.id)
+    items, nxt = keyset_page(session, q, Alert.id, limit=pp.limit, cursor=pp.cursor, descending=True)
     return {"items": items, "next_cursor": nxt}
 
 

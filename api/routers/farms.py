@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.db.models import CameraSnapshot, Farm, Organization
 from api.deps import PageParams, get_principal, get_session, page_params
 from api.errors import NotFound, Unprocessable
-from api.repositories.common import decode_cursor, new_id, page, utcnow
+from api.repositories.common import keyset_page, new_id, utcnow
 from api.routers import problems
 from api.schemas.admin import FarmCreate, FarmPublic, FarmUpdate
 from api.schemas.common import Page
@@ -52,15 +52,12 @@ def create_farm(body: FarmCreate, p: Principal = Depends(get_principal),
 def list_farms(p: Principal = Depends(get_principal), session: Session = Depends(get_session),
                pp: PageParams = Depends(page_params)) -> dict:
     org_id, farm_id = farm_scope(p)
-    q = select(Farm).order_by(Farm.id).limit(pp.limit + 1)
+    q = select(Farm)
     if org_id is not None:
         q = q.where(Farm.org_id == org_id)
     if farm_id is not None:
         q = q.where(Farm.id == farm_id)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Farm.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda f: f.id)
+    items, nxt = keyset_page(session, q, Farm.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 

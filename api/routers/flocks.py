@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Bird, Farm, Flock
 from api.deps import PageParams, get_principal, get_session, get_settings, page_params
 from api.errors import Unprocessable
-from api.repositories.common import decode_cursor, new_id, page, utcnow
+from api.repositories.common import keyset_page, new_id, utcnow
 from api.routers import problems
 from api.schemas.common import Page
 from api.schemas.lending import BirdPublic, FlockCreate, FlockPublic, FlockUpdate, HeadcountPublic, TimeSeries
@@ -42,17 +42,14 @@ def create_flock(body: FlockCreate, p: Principal = Depends(get_principal),
 def list_flocks(farm_id: str | None = Query(None, max_length=40), p: Principal = Depends(get_principal),
                 session: Session = Depends(get_session), pp: PageParams = Depends(page_params)) -> dict:
     org_id, scoped_farm = farm_scope(p)
-    q = select(Flock).join(Farm, Farm.id == Flock.farm_id).order_by(Flock.id).limit(pp.limit + 1)
+    q = select(Flock).join(Farm, Farm.id == Flock.farm_id)
     if org_id is not None:
         q = q.where(Farm.org_id == org_id)
     if scoped_farm is not None:
         q = q.where(Flock.farm_id == scoped_farm)
     if farm_id is not None:
         q = q.where(Flock.farm_id == farm_id)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Flock.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda f: f.id)
+    items, nxt = keyset_page(session, q, Flock.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
@@ -117,13 +114,10 @@ def flock_birds(flock_id: str,
     flock = visible_flock(session, p, flock_id)
     live_days = settings.live_bird_days
     view = flock_svc.farm_headcount(session, flock.farm_id, flock)
-    q = select(Bird).where(Bird.farm_id == flock.farm_id).order_by(Bird.bird_id).limit(pp.limit + 1)
+    q = select(Bird).where(Bird.farm_id == flock.farm_id)
     if health is not None:
         q = q.where(Bird.health == health)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Bird.bird_id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda b: b.bird_id)
+    items, nxt = keyset_page(session, q, Bird.bird_id, limit=pp.limit, cursor=pp.cursor)
     horizon = (view.as_of - timedelta(days=live_days)) if view.as_of else None
     out = []
     for b in items:

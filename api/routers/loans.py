@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Alert, Farm, Flock, Loan, Organization
 from api.deps import PageParams, get_principal, get_session, get_settings, page_params
 from api.errors import NotFound, Unprocessable
-from api.repositories.common import decode_cursor, new_id, page, utcnow
+from api.repositories.common import keyset_page, new_id, utcnow
 from api.routers import problems
 from api.schemas.common import Page
 from api.schemas.lending import LoanCreate, LoanPublic, LoanUpdate, PortfolioRow, Valuation, ValuationHistory
@@ -75,13 +75,10 @@ def _loan_query(p: Principal):  # type: ignore[no-untyped-def]
 def list_loans(status: str | None = Query(None, pattern="^(active|closed)$"), p: Principal = Depends(get_principal),
                session: Session = Depends(get_session), pp: PageParams = Depends(page_params)) -> dict:
     require_role(p, "admin", "lender")
-    q = _loan_query(p).order_by(Loan.id).limit(pp.limit + 1)
+    q = _loan_query(p)
     if status is not None:
         q = q.where(Loan.status == status)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Loan.id > after)
-    items, nxt = page(list(session.scalars(q)), pp.limit, lambda x: x.id)
+    items, nxt = keyset_page(session, q, Loan.id, limit=pp.limit, cursor=pp.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
@@ -90,11 +87,7 @@ def portfolio(p: Principal = Depends(get_principal), session: Session = Depends(
               settings: Settings = Depends(get_settings), pp: PageParams = Depends(page_params)) -> dict:
     """Every loan with its farm, headcount, value, LTV, open alerts and a status for the dashboard."""
     require_role(p, "admin", "lender")
-    q = _loan_query(p).order_by(Loan.id).limit(pp.limit + 1)
-    after = decode_cursor(pp.cursor, str)
-    if after is not None:
-        q = q.where(Loan.id > after)
-    loans, nxt = page(list(session.scalars(q)), pp.limit, lambda x: x.id)
+    loans, nxt = keyset_page(session, _loan_query(p), Loan.id, limit=pp.limit, cursor=pp.cursor)
     rows = []
     for loan in loans:
         v = value_loan(session, settings, loan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import threading
@@ -236,7 +237,9 @@ def check_envelope(session: Session, settings: Settings, principal: Principal, r
 
 
 def ingest(session: Session, settings: Settings, principal: Principal, raw: bytes,
-           buckets: TokenBuckets | None = None) -> IngestResult:
+           buckets: TokenBuckets | None = None, *,
+           write_lock: contextlib.AbstractContextManager[Any] | None = None) -> IngestResult:
+    """write_lock, if given, is held around the write transaction (SQLite: one writer at a time)."""
     now = utcnow()
     if buckets is not None and principal.device_id is not None:
         wait = buckets.take(principal.device_id)
@@ -249,7 +252,8 @@ def ingest(session: Session, settings: Settings, principal: Principal, raw: byte
     farm = Farm(id=device.farm_id, org_id=device.org_id)
     session.rollback()  # end the read transaction; the write below starts with the lock
     try:
-        return _store(session, settings, device.id, farm, raw.decode("utf-8"), doc, phash, snapshots, now)
+        with write_lock if write_lock is not None else contextlib.nullcontext():
+            return _store(session, settings, device.id, farm, raw.decode("utf-8"), doc, phash, snapshots, now)
     except IntegrityError:
         # A concurrent request stored the same (device, seq) between our check and insert.
         session.rollback()

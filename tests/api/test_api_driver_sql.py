@@ -69,3 +69,30 @@ def test_upsert_keeps_existing_and_updates(conn) -> None:
 def test_json_dumps_matches_json(value) -> None:
     assert json_dumps(value) == json.dumps(value)
     assert json_dumps(value) == json.dumps(value)  # memoised path
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2026, 1, 1, tzinfo=timezone.utc),
+    datetime(1, 1, 1, 5, tzinfo=timezone(timedelta(hours=2))),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    datetime(2026, 3, 3, 1, 2, 3, 7, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    None,
+])
+def test_sqlite_datetime_binding_matches_sqlalchemy(value) -> None:
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    dialect = sqlite.dialect()
+    col = UTCDateTime()
+    generic = TypeDecorator.bind_processor(col.dialect_impl(dialect), dialect)
+    assert generic is not None
+    assert col._cached_bind_processor(dialect)(value) == generic(value)
+
+
+@pytest.mark.parametrize(("value", "error"), [(datetime(2026, 1, 1), ValueError), ("2026-01-01", TypeError)])
+def test_sqlite_datetime_binding_refuses_like_sqlalchemy(value, error) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    with pytest.raises(error):
+        UTCDateTime()._cached_bind_processor(sqlite.dialect())(value)
