@@ -41,9 +41,15 @@ def sequence_frames(seq: Path, n: int) -> list[np.ndarray]:
 
 
 def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: Path | None,
-                   imgsz: int = 320, threads: int = 2, warmup: int = 5) -> dict[str, Any]:
+                   imgsz: int = 320, threads: int = 2, warmup: int = 5, config: Any = None,
+                   ultralytics: bool = True) -> dict[str, Any]:
     """Per-frame times of each runner, interleaved frame by frame so that load from other processes
-    on a shared machine hits all of them alike; means and medians in ms, and their ratios."""
+    on a shared machine hits all of them alike; means and medians in ms, and their ratios.
+
+    `config` (a `vision.pipeline.PipelineConfig`) tunes the pipeline run; `ultralytics=False` leaves
+    the ultralytics runners out (a quicker pipeline-vs-bare comparison of pipeline settings). Also
+    reported: process CPU ms per frame of the pipeline and the bare run (the machine may be shared) and
+    the re-ID crops embedded per frame."""
     from vision.backends.letterbox import letterbox
     from vision.backends.providers import make_session
     from vision.pipeline import FlockPipeline
@@ -56,8 +62,18 @@ def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: 
     for f in frames:
         img, _ = letterbox(f, (imgsz, imgsz))
         inputs.append((img[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0).copy())
-    pipe = FlockPipeline.from_defaults(detector_path=detector, reid_path=reid)
+    # Same input size as the bare run (a dynamic-shape export would otherwise use its card's imgsz).
+    pipe = FlockPipeline.from_defaults(detector_path=detector, reid_path=reid, config=config, imgsz=imgsz)
     boxes: list[int] = []
+    crops = [0]
+    embed: Any = pipe.embedder.embed if pipe.embedder is not None else None
+
+    def counting_embed(frame_bgr: np.ndarray, dets: Any, rows: Any = None) -> Any:
+        crops[0] += len(dets) if rows is None else int(np.arange(len(dets))[rows].size)
+        return embed(frame_bgr, dets, rows=rows)
+
+    if embed is not None:
+        pipe.embedder.embed = counting_embed  # type: ignore[union-attr,method-assign]
 
     def run_bare(i: int, f: np.ndarray) -> None:
         sess.run(None, {name: inputs[i]})
@@ -67,34 +83,39 @@ def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: 
 
     runners: dict[str, Any] = {"bare": run_bare, "pipeline": run_pipe}
 
-    from training.offline import import_ultralytics
+    if ultralytics:
+        from training.offline import import_ultralytics
 
-    import_ultralytics()
-    import torch
-    from ultralytics import YOLO
+        import_ultralytics()
+        import torch
+        from ultralytics import YOLO
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
-    def ul_runner(weights: Path) -> Any:
-        model = YOLO(str(weights), task="detect")
+        def ul_runner(weights: Path) -> Any:
+            model = YOLO(str(weights), task="detect")
 
-        def step(i: int, f: np.ndarray) -> None:
-            model.track(f, persist=True, tracker="bytetrack.yaml", imgsz=imgsz, device="cpu", verbose=False,
-                        conf=0.1)
+            def step(i: int, f: np.ndarray) -> None:
+                model.track(f, persist=True, tracker="bytetrack.yaml", imgsz=imgsz, device="cpu", verbose=False,
+                            conf=0.1)
 
-        return step
+            return step
 
-    runners["ultralytics_track_onnx"] = ul_runner(detector)
-    if pt is not None:
-        runners["ultralytics_track_pt"] = ul_runner(pt)
+        runners["ultralytics_track_onnx"] = ul_runner(detector)
+        if pt is not None:
+            runners["ultralytics_track_pt"] = ul_runner(pt)
     times: dict[str, list[float]] = {k: [] for k in runners}
+    cpu: dict[str, float] = {k: 0.0 for k in runners}
     with contextlib.redirect_stdout(sys.stderr):
         for i, f in enumerate(frames):
+            if i == warmup:
+                crops[0] = 0
             for key, fn in runners.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn(i, f)
                 if i >= warmup:
                     times[key].append(time.perf_counter() - t0)
+                    cpu[key] += time.process_time() - c0
     t0 = time.perf_counter()
     pipe.window_summary(0.0, len(frames) * 0.1)
     summary_ms = (time.perf_counter() - t0) * 1000
@@ -104,6 +125,11 @@ def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: 
     for key, ts in times.items():
         result[f"{key}_ms_mean"] = float(np.mean(ts)) * 1000
         result[f"{key}_ms_median"] = float(np.median(ts)) * 1000
+    n = len(frames) - warmup
+    for key in ("bare", "pipeline"):
+        result[f"{key}_cpu_ms_per_frame"] = cpu[key] / n * 1000
+    result["ratio_pipeline_vs_bare_cpu"] = cpu["pipeline"] / cpu["bare"] if cpu["bare"] > 0 else None
+    result["embed_crops_per_frame"] = crops[0] / n
     result["window_summary_ms"] = summary_ms
     result["pipeline_fps"] = 1000.0 / result["pipeline_ms_mean"]
     base = result["pipeline_ms_mean"]

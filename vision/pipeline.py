@@ -44,6 +44,7 @@ from vision.health import BirdHealth, HealthConfig, HealthMonitor
 from vision.identity import IdentityConfig, IdentityRegistry
 
 if TYPE_CHECKING:
+    from vision.identity.calibration import AppearanceCalibration
     from vision.wire import AlertItem, BirdSummary, Headcount
     from vision.wire.schema import FlockSignals
 
@@ -83,6 +84,12 @@ class PipelineConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="share of max_embeds_per_frame the tracker may ask for before tracking (the rest: ids)",
+    )
+    embedder_threads: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="onnxruntime threads of the re-ID session in from_defaults (0: onnxruntime picks)",
     )
     embed_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0, description="don't embed boxes below this score")
     min_box_px: float = Field(default=8.0, ge=0.0, le=1e4, description="don't embed boxes smaller than this (side)")
@@ -203,20 +210,38 @@ def _dedupe_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 IDENTITY_CARD_KEYS = ("match_threshold", "new_threshold", "margin")
 
 
-def identity_config_from_card(reid_path: Path) -> IdentityConfig:
-    """Identity thresholds calibrated for a re-ID model, from its model card's `identity` object
-    (keys: match_threshold, new_threshold, margin; written by whoever evaluated the model on same- and
-    different-bird pairs); the defaults when the card has none. Cosine similarities differ between
-    models, so thresholds belong with the model, not with the farm."""
+def _merge_identity(derived: dict[str, Any], explicit: dict[str, Any]) -> IdentityConfig:
+    """`explicit` over `derived`; a derived partner of an explicit match/new threshold moves rather than
+    breaking new_threshold <= match_threshold."""
+    merged = {**derived, **explicit}
+    if explicit and "new_threshold" in merged and "match_threshold" in merged:
+        if "match_threshold" not in explicit:
+            merged["match_threshold"] = max(merged["match_threshold"], merged["new_threshold"])
+        elif "new_threshold" not in explicit:
+            merged["new_threshold"] = min(merged["new_threshold"], merged["match_threshold"])
+    return IdentityConfig(**merged)
+
+
+def identity_config_from_card(reid_path: Path, user: IdentityConfig | None = None) -> IdentityConfig:
+    """Identity thresholds for a re-ID model, from its model card: derived from the card's similarity
+    calibration (`vision.identity.calibration`: the `similarity_calibration` block, else `match_threshold`),
+    then any explicit `identity` object (keys: match_threshold, new_threshold, margin) on top, then the
+    fields `user` sets explicitly (its `model_fields_set`); the defaults when neither card nor user set
+    them. Cosine similarities differ between models, so thresholds belong with the model, not with the
+    farm."""
+    from vision.identity.calibration import appearance_calibration_from_card
     from vision.weights import read_card
 
     card = read_card(reid_path)
     ident = card.get("identity")
-    if ident is None:
-        return IdentityConfig()
-    if not isinstance(ident, dict):
+    if ident is not None and not isinstance(ident, dict):
         raise ValueError(f"{reid_path}: model card field 'identity' must be an object, got {type(ident).__name__}")
-    return IdentityConfig(**{k: v for k, v in ident.items() if k in IDENTITY_CARD_KEYS})
+    cal = appearance_calibration_from_card(reid_path)
+    derived: dict[str, Any] = cal.identity_config() if cal is not None else {}
+    card_cfg = _merge_identity(derived, {k: v for k, v in (ident or {}).items() if k in IDENTITY_CARD_KEYS})
+    if user is None:
+        return card_cfg
+    return _merge_identity(card_cfg.model_dump(), {k: getattr(user, k) for k in user.model_fields_set})
 
 
 DETECTOR_CARD_METRIC = "synth_det/val"
@@ -288,31 +313,52 @@ def detector_calibration_from_card(detector_path: Path) -> DetectorCalibration:
 REID_CARD_METRIC = "synth_reid/open-set"
 WEAK_REID_RANK1 = 0.5
 # A re-ID model that finds the right bird first less than half the time must not outvote motion: the
-# fused cost leans on IoU and only a clearly different appearance vetoes a pair. On the held-out
-# synthetic sequences with the shipped re-ID (Rank-1 0.28): IDF1 0.417 -> 0.435, ID switches 475 -> 379.
-WEAK_REID_TRACKER = {"motion_weight": 0.8, "app_reject": 0.8}
+# fused cost leans on IoU. (The similarity thresholds -- veto, rescue, re-identification -- come from the
+# card's similarity calibration instead, see vision.identity.calibration.)
+WEAK_REID_TRACKER = {"motion_weight": 0.8}
 
 
 def reid_tracker_config_from_card(reid_path: Path) -> dict[str, float]:
-    """FlockTracker appearance weights for a re-ID model, from its card's open-set Rank-1 ({}: defaults)."""
+    """FlockTracker appearance settings for a re-ID model ({}: defaults): similarity thresholds from the
+    card's similarity calibration, the motion/appearance weight from its open-set Rank-1."""
+    from vision.identity.calibration import appearance_calibration_from_card
     from vision.weights import card_path, read_card
 
+    cal = appearance_calibration_from_card(reid_path)
+    out: dict[str, float] = cal.tracker_config() if cal is not None else {}
     metrics = read_card(reid_path).get("metrics")
     block = metrics.get(REID_CARD_METRIC) if isinstance(metrics, dict) else None
     rank1 = block.get("rank1") if isinstance(block, dict) else None
     if rank1 is None:
-        return {}
+        return out
     if isinstance(rank1, bool) or not isinstance(rank1, (int, float)) or not 0.0 <= float(rank1) <= 1.0:
         raise ValueError(f"{card_path(reid_path)}: metrics.{REID_CARD_METRIC}.rank1 must be in [0, 1], got {rank1!r}")
-    return dict(WEAK_REID_TRACKER) if float(rank1) < WEAK_REID_RANK1 else {}
+    return {**out, **WEAK_REID_TRACKER} if float(rank1) < WEAK_REID_RANK1 else out
+
+
+def counting_config_from_card(reid_path: Path) -> dict[str, float]:
+    """CountingConfig similarity thresholds for a re-ID model ({}: defaults)."""
+    from vision.identity.calibration import appearance_calibration_from_card
+
+    cal = appearance_calibration_from_card(reid_path)
+    return cal.counting_config() if cal is not None else {}
 
 
 def calibrate_config(
-    config: PipelineConfig, calibration: DetectorCalibration, reid_tracker: dict[str, float] | None = None
+    config: PipelineConfig,
+    calibration: DetectorCalibration,
+    reid_tracker: dict[str, float] | None = None,
+    reid_counting: dict[str, float] | None = None,
 ) -> PipelineConfig:
-    """`config` with the model-dependent thresholds (detector confidences; appearance weights for the
-    re-ID model, `reid_tracker_config_from_card`) filled in where the user did not set them."""
+    """`config` with the model-dependent thresholds (detector confidences; appearance thresholds for the
+    re-ID model, `reid_tracker_config_from_card` and `counting_config_from_card`) filled in where the user
+    did not set them."""
     updates: dict[str, Any] = {}
+    if reid_counting:
+        user_set = config.counting.model_fields_set
+        auto = {k: v for k, v in reid_counting.items() if k not in user_set}
+        if auto:
+            updates["counting"] = type(config.counting).model_validate({**config.counting.model_dump(), **auto})
     if config.tracker == "flockid":
         auto = {**(reid_tracker or {}), **calibration.tracker_config()}
         user = config.tracker_config
@@ -359,6 +405,7 @@ class FlockPipeline:
         self._model_paths: dict[str, Path] = {}
         self._embed_takes_rows: bool | None = None
         self.calibration: DetectorCalibration | None = None  # set by from_defaults
+        self.appearance: AppearanceCalibration | None = None  # set by from_defaults
         self.frames_processed = 0
 
     @classmethod
@@ -382,9 +429,13 @@ class FlockPipeline:
         Confidence thresholds are calibrated to the detector (see `DetectorCalibration`): the tracker's
         high/new-track/low thresholds and the pipeline's `embed_min_confidence` from the detector's model
         card unless `config` sets them; the detector's `conf` (None: derived) is the tracker's low
-        threshold, so stage 2 sees its boxes. `self.calibration` says what was used."""
+        threshold, so stage 2 sees its boxes. Appearance thresholds (tracker veto/rescue/re-identification,
+        registry match/new-bird thresholds, headcount duplicates) are derived from the re-ID model's card
+        (`vision.identity.calibration`) unless `config` / `identity_config` set them. `self.calibration`
+        and `self.appearance` say what was used."""
         from vision.detector import OnnxDetector
         from vision.embedder import OnnxEmbedder
+        from vision.identity.calibration import appearance_calibration_from_card
         from vision.tracking import make_tracker
         from vision.weights import default_detector_path, default_reid_path, model_sha256
 
@@ -392,15 +443,21 @@ class FlockPipeline:
         det_path = Path(detector_path) if detector_path else default_detector_path()
         emb_path = Path(reid_path) if reid_path else default_reid_path()
         calibration = detector_calibration_from_card(det_path)
-        config = calibrate_config(config, calibration, reid_tracker_config_from_card(emb_path))
+        config = calibrate_config(
+            config, calibration, reid_tracker_config_from_card(emb_path), counting_config_from_card(emb_path)
+        )
         if conf is None:
             low = config.tracker_config.get("low_thresh") if config.tracker == "flockid" else None
             conf = calibration.detector_conf(float(low) if low is not None else None)
         detector = OnnxDetector(det_path, conf=conf, providers=tuple(providers), imgsz=imgsz)
-        embedder = OnnxEmbedder(emb_path, providers=tuple(providers))
+        # A few small crops per call: one thread costs less CPU than onnxruntime's default pool (2-core dev
+        # machine, 8.6 crops/frame, A/B on the same frames: 25 vs 31 ms CPU per frame) and the detector
+        # keeps the other core.
+        embedder = OnnxEmbedder(emb_path, providers=tuple(providers), threads=config.embedder_threads)
         emb_sha = model_sha256(emb_path)
-        if identity_config is None:
-            identity_config = identity_config_from_card(emb_path)
+        # Card-derived thresholds fill what the caller's identity config leaves unset (the edge passes
+        # IdentityConfig(**its options), usually empty).
+        identity_config = identity_config_from_card(emb_path, identity_config)
         if registry is None:
             registry = IdentityRegistry(registry_path, farm_id, identity_config, embedder_sha=emb_sha)
         elif registry.embedder_sha is not None and registry.embedder_sha != emb_sha:
@@ -419,6 +476,7 @@ class FlockPipeline:
         )
         pipe._model_paths = {"detector": det_path, "reid": emb_path}
         pipe.calibration = calibration
+        pipe.appearance = appearance_calibration_from_card(emb_path)
         return pipe
 
     def model_versions(self) -> dict[str, str]:
