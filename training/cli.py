@@ -218,6 +218,35 @@ def register_eval(eval_app: typer.Typer) -> None:
                                 {k: v for k, v in result.items() if k not in ("model", "query", "gallery")})
         emit(result, as_json=as_json, title=f"re-ID evaluation ({result['protocol']})")
 
+    @eval_app.command("reid-calibration")
+    def eval_reid_calibration(
+        data: list[Path] = typer.Option(..., "--data", help="Crop sets with query/ and gallery/; give a mixed "
+                                                          "and a uniform one. Not the sets you report metrics on."),
+        model: Path = typer.Option(None, "--model", help="Re-ID .onnx (default: the shipped one)."),
+        update_card: bool = typer.Option(False, "--update-card",
+                                         help="Write the block into the card as `similarity_calibration`."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Same-bird / different-bird similarity percentiles: the edge derives its appearance thresholds
+        (tracker, registry, headcount) from them."""
+        from training.eval_reid import similarity_calibration
+        from vision.weights import card_path, default_reid_path, read_card
+
+        m = model or default_reid_path()
+        try:
+            block = similarity_calibration(m, data)
+        except (ValueError, FileNotFoundError) as exc:
+            fail(str(exc))
+        if update_card:
+            card = read_card(m)
+            if not card:
+                fail(f"--update-card: {m} has no model card next to it")
+            card["similarity_calibration"] = block
+            import json
+
+            card_path(m).write_text(json.dumps(card, indent=2) + "\n")
+        emit(block, as_json=as_json, title="re-ID similarity calibration")
+
 
     @eval_app.command("track")
     def eval_track(
@@ -263,7 +292,7 @@ def register_bench(bench_app: typer.Typer) -> None:
                                                    "checkpoint shipped next to the detector, if any)."),
         seq: Path = typer.Option(None, "--seq", help="MOT sequence to read frames from (default: synthetic)."),
         frames: int = typer.Option(60, "--frames", min=6),
-        imgsz: int = typer.Option(320, "--imgsz"),
+        imgsz: int = typer.Option(None, "--imgsz", help="Input size (default: the detector card's)."),
         threads: int = typer.Option(2, "--threads", min=1),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -272,6 +301,10 @@ def register_bench(bench_app: typer.Typer) -> None:
         from vision.weights import default_detector_path, default_reid_path
 
         det = detector or default_detector_path()
+        if imgsz is None:
+            from vision.weights import read_card
+
+            imgsz = int(read_card(det).get("imgsz") or 320)
         weights = pt or (Path(det).with_suffix(".pt") if Path(det).with_suffix(".pt").is_file() else None)
         try:
             imgs = sequence_frames(seq, frames) if seq else synthetic_frames(frames)
