@@ -106,7 +106,15 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
     recordings = record_farm(world, times, work / "footage", on_frame=lambda _f: next(bar, None))
     for _ in bar:
         pass
-    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r), 4)} for r in recordings}
+    # Set-up day: the farmer weighs a few birds in view of each camera; with the shipped models their
+    # lengths are measured on the detector's own boxes, as the edge will measure them.
+    measure = None
+    if factory == SHIPPED_MODELS:
+        from vision.detector import OnnxDetector
+        from vision.weights import default_detector_path
+
+        measure = OnnxDetector(default_detector_path())
+    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r, detector=measure), 4)} for r in recordings}
 
     _stage("starting the lender API (SQLite) and enrolling a lender, farm, flock, loan and edge device")
     api = LocalApi(work / "api", port=port, database_url=f"sqlite:///{out / 'flockid.db'}").start()

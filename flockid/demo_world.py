@@ -155,23 +155,67 @@ def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_p
 
 
 def fit_px_per_cm(recording: CameraRecording, *, allometric_a: float = 0.0385, allometric_b: float = 3.0,
-                  max_frames: int = 64) -> float:
+                  max_frames: int = 64, detector: Any = None, min_iou: float = 0.5) -> float:
     """Pixels per cm of a camera, fitted the way a farmer calibrates with a few weighed birds: the body
     length (longest box side, as vision.health measures it) of fully visible birds against the
-    length their known weight implies on the allometric curve weight_g = a * length_cm ** b."""
+    length their known weight implies on the allometric curve weight_g = a * length_cm ** b.
+
+    With `detector` (anything with `.detect(frame) -> Detections`), lengths are measured on the
+    detector's own boxes matched to the weighed birds (IoU >= min_iou), as on a farm where the
+    camera measures the birds being weighed: a detector whose boxes run tighter or looser than the
+    true outline then cancels out of the weight estimate instead of biasing it by the cube of the
+    error. Without it, the world's true boxes are used (the ground-truth demo)."""
     ratios: list[float] = []
-    with np.load(recording.gt) as data:
-        for i in range(min(int(data["n"]), max_frames)):
-            xyxy, weight, vis = data[f"{i}_xyxy"], data[f"{i}_weight"], data[f"{i}_vis"]
-            for box, w, v in zip(xyxy, weight, vis, strict=True):
-                if v < 0.9 or w <= 0:
-                    continue
-                length_px = float(max(box[2] - box[0], box[3] - box[1]))
-                length_cm = (float(w) / allometric_a) ** (1.0 / allometric_b)
-                ratios.append(length_px / length_cm)
+    cap = None
+    if detector is not None:
+        import cv2
+
+        cap = cv2.VideoCapture(str(recording.video))
+        if not cap.isOpened():
+            raise ValueError(f"{recording.video}: cannot open the recording to calibrate camera {recording.camera_id}")
+    try:
+        with np.load(recording.gt) as data:
+            for i in range(min(int(data["n"]), max_frames)):
+                xyxy, weight, vis = data[f"{i}_xyxy"], data[f"{i}_weight"], data[f"{i}_vis"]
+                boxes = xyxy
+                if cap is not None:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    boxes = _matched_detector_boxes(detector.detect(frame).xyxy, xyxy, min_iou)
+                for box, w, v in zip(boxes, weight, vis, strict=True):
+                    if v < 0.9 or w <= 0 or not np.all(np.isfinite(box)):
+                        continue
+                    length_px = float(max(box[2] - box[0], box[3] - box[1]))
+                    length_cm = (float(w) / allometric_a) ** (1.0 / allometric_b)
+                    ratios.append(length_px / length_cm)
+    finally:
+        if cap is not None:
+            cap.release()
     if len(ratios) < 3:
         raise ValueError(f"{recording.gt}: too few fully visible birds to calibrate camera {recording.camera_id}")
     return float(np.median(ratios))
+
+
+def _matched_detector_boxes(det_xyxy: np.ndarray, gt_xyxy: np.ndarray, min_iou: float) -> np.ndarray:
+    """For each true box, the detector box that overlaps it best (IoU >= min_iou, each used once);
+    NaN rows where none does."""
+    from vision.geometry import box_iou_batch
+
+    out = np.full((len(gt_xyxy), 4), np.nan, np.float64)
+    if len(det_xyxy) == 0 or len(gt_xyxy) == 0:
+        return out
+    iou = box_iou_batch(gt_xyxy, det_xyxy)
+    used: set[int] = set()
+    for g in np.argsort(-iou.max(axis=1)):
+        for d in np.argsort(-iou[g]):
+            if iou[g, d] < min_iou:
+                break
+            if int(d) not in used:
+                used.add(int(d))
+                out[g] = det_xyxy[d]
+                break
+    return out
 
 
 FARM_DEFAULTS: dict[str, Any] = {

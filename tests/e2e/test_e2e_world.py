@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,3 +92,50 @@ def test_recording_restamp_and_calibration(tmp_path: Path) -> None:
     ppc = fit_px_per_cm(recs[0])
     # bird_px 30 at ~35 cm body length: about one pixel per centimetre.
     assert 0.3 < ppc < 3.0
+
+
+class _ShrunkTruth:
+    """A 'detector' whose boxes are the recording's true boxes shrunk about their centres."""
+
+    def __init__(self, gt_path: Path, frames: int, scale: float) -> None:
+        with np.load(gt_path) as g:
+            self.boxes = [g[f"{i}_xyxy"].astype(np.float64) for i in range(frames)]
+        self.scale, self.i = scale, 0
+
+    def detect(self, frame: np.ndarray) -> Any:
+        from vision.detections import Detections
+
+        b = self.boxes[self.i]
+        self.i += 1
+        c = (b[:, :2] + b[:, 2:]) / 2
+        half = (b[:, 2:] - b[:, :2]) / 2 * self.scale
+        xyxy = np.hstack([c - half, c + half]) if len(b) else np.zeros((0, 4))
+        return Detections(xyxy=xyxy, confidence=np.ones(len(xyxy)), class_id=np.zeros(len(xyxy), np.int64))
+
+
+def test_calibration_on_detector_boxes_absorbs_their_bias(tmp_path: Path) -> None:
+    plan = BurstPlan(days=0.25, bursts=3, frames=4)
+    times = plan.times_s()
+    rec = record_farm(farm_world(times, 1.8e9, seed=6, birds=12, cameras=1), times, tmp_path / "rec")[0]
+    truth = fit_px_per_cm(rec)
+    # 0.85 keeps IoU with the true box (0.72) above the matching floor.
+    shrunk = fit_px_per_cm(rec, detector=_ShrunkTruth(rec.gt, rec.frames, 0.85))
+    assert shrunk == pytest.approx(0.85 * truth, rel=1e-6)
+
+
+@pytest.mark.parametrize(("det", "gt", "expected_rows"), [
+    (np.zeros((0, 4)), np.array([[0, 0, 10, 10]]), [None]),
+    (np.array([[0, 0, 10, 10], [1, 1, 11, 11]]), np.array([[0, 0, 10, 10]]), [0]),
+    # two true birds, one box: the better-overlapped bird gets it, the other none
+    (np.array([[0, 0, 10, 10]]), np.array([[1, 1, 11, 11], [0, 0, 10, 10]]), [None, 0]),
+    (np.array([[50, 50, 60, 60]]), np.array([[0, 0, 10, 10]]), [None]),
+])
+def test_matched_detector_boxes(det: np.ndarray, gt: np.ndarray, expected_rows: list) -> None:
+    from flockid.demo_world import _matched_detector_boxes
+
+    out = _matched_detector_boxes(det.astype(float), gt.astype(float), 0.5)
+    for row, want in zip(out, expected_rows, strict=True):
+        if want is None:
+            assert np.isnan(row).all()
+        else:
+            assert np.array_equal(row, det[want])
