@@ -227,7 +227,7 @@ class Alert(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     report_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     dedupe_key: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged | resolved
     created_at: Mapped[datetime]
     webhook_status: Mapped[str] = mapped_column(String(16), default="none")  # none | pending | sent | failed
 

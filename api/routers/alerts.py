@@ -36,7 +36,7 @@ def _scoped(p: Principal):  # type: ignore[no-untyped-def]
 
 
 @router.get("", response_model=Page[AlertPublic], responses=problems(403))
-def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged)$"),
+def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged|resolved)$"),
                 kind: str | None = Query(None, pattern=KIND_PATTERN),
                 farm_id: str | None = Query(None, max_length=40), loan_id: str | None = Query(None, max_length=40),
                 p: Principal = Depends(get_principal), session: Session = Depends(get_session),

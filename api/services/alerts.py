@@ -1,5 +1,7 @@
 """Alert rules. Each rule raises at most one open alert per subject (dedupe_key); an acknowledged
-alert lets the same rule fire again."""
+alert lets the same rule fire again. Alerts about a standing condition (LTV above its limit, a silent
+device) are marked `resolved` when the condition clears, so a lender's open list shows what is wrong
+now; events (a death, a broken chain, replayed footage) stay open until someone acknowledges them."""
 
 from __future__ import annotations
 
@@ -48,6 +50,18 @@ def raise_alert(session: Session, *, org_id: str, kind: str, severity: str, mess
     session.add(alert)
     session.flush()
     return alert
+
+
+def resolve_alerts(session: Session, *, org_id: str, dedupe_key: str, reason: str,
+                   report_ids: Iterable[int] = ()) -> int:
+    """Mark the open alert of (org, dedupe_key), if any, resolved: its condition no longer holds."""
+    rows = session.scalars(select(Alert).where(
+        Alert.org_id == org_id, Alert.dedupe_key == dedupe_key, Alert.status == "open")).all()
+    for alert in rows:
+        alert.status = "resolved"
+        alert.details = {**(alert.details or {}), "resolved_at": utcnow().isoformat(), "resolved_because": reason,
+                         "resolved_by_report_ids": sorted({int(r) for r in report_ids})[:50]}
+    return len(rows)
 
 
 def active_loans_for_farm(session: Session, farm_id: str) -> list[Loan]:
@@ -379,4 +393,10 @@ def silent_device_alerts(session: Session, settings: Settings, now: datetime | N
                         details={"last_report_at": last.isoformat() if last else None})
         if a is not None:
             out.append(a)
+    # Devices that have spoken again since their alert: the silence is over.
+    back = session.execute(
+        select(Alert.org_id, Alert.dedupe_key, Device.last_report_at).join(Device, Device.id == Alert.device_id)
+        .where(Alert.kind == "device_silent", Alert.status == "open", Device.last_report_at >= cutoff)).all()
+    for org_id, key, last in back:
+        resolve_alerts(session, org_id=org_id, dedupe_key=key, reason=f"device reported again at {last.isoformat()}")
     return out

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Alert, Farm, Flock, Loan, MarketPrice
 from api.services import flocks as flock_svc
-from api.services.alerts import raise_alert
+from api.services.alerts import raise_alert, resolve_alerts
 from api.settings import Settings
 
 
@@ -142,6 +142,9 @@ def ltv_alerts(session: Session, settings: Settings, farm_id: str, loans: list[L
                             details={"ltv": v["ltv"], "ltv_limit": loan.ltv_limit, "value": v["value"]})
             if a is not None:
                 out.append(a)
+        elif v["ltv"] is not None:
+            resolve_alerts(session, org_id=loan.org_id, dedupe_key=f"ltv:{loan.id}", report_ids=v["report_ids"],
+                           reason=f"LTV {v['ltv']:.2f} back within limit {loan.ltv_limit:.2f}")
     return out
 
 

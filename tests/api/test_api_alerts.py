@@ -98,7 +98,18 @@ def test_silent_device_scan(api_env) -> None:
     finally:
         engine.dispose()
     items = c.get("/v1/alerts", params={"kind": "device_silent"}, headers=auth(t.lender_key)).json()["items"]
-    assert [x["device_id"] for x in items] == [t.device.device_id]
+    assert [x["device_id"] for x in items] == [t.device.device_id] and items[0]["status"] == "open"
+    # the device speaks again: the next scan resolves the alert instead of leaving it open
+    post_report(c, t.device, t.device.flock(T0 + timedelta(hours=1)))
+    engine = make_engine(api_env.url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            run_scan(session, api_env.app.state.settings)
+    finally:
+        engine.dispose()
+    items = c.get("/v1/alerts", params={"kind": "device_silent"}, headers=auth(t.lender_key)).json()["items"]
+    assert [x["status"] for x in items] == ["resolved"]
+    assert "reported again" in items[0]["details"]["resolved_because"]
 
 
 def _alert_model():  # type: ignore[no-untyped-def]

@@ -45,6 +45,15 @@ def test_valuation_band_haircuts_and_ltv_alert(api_env) -> None:
     # lowering the outstanding and acking lets the rule fire again only when breached again
     assert c.patch(f"/v1/loans/{t.loan_id}", json={"outstanding": 1.0}, headers=h).json()["outstanding"] == 1.0
     assert c.get(f"/v1/loans/{t.loan_id}/valuation", headers=h).json()["above_limit"] is False
+    # the next report's LTV check finds the breach over: the alert is resolved, not left open
+    t2 = t1 + timedelta(days=1)
+    r = post_report(c, dev, dev.flock(t2, headcount=4, band=1, birds=[bird(k, t2) for k in (1, 2, 3)]))
+    assert r.status_code == 201
+    ltv = c.get("/v1/alerts", params={"kind": "ltv_above_limit"}, headers=h).json()["items"]
+    assert [a["status"] for a in ltv] == ["resolved"]
+    assert "back within limit" in ltv[0]["details"]["resolved_because"]
+    assert r.json()["report_id"] in ltv[0]["details"]["resolved_by_report_ids"]
+    assert not c.get("/v1/alerts", params={"kind": "ltv_above_limit", "status": "open"}, headers=h).json()["items"]
 
 
 def test_headcount_stale_timeseries_birds_snapshot(api_env) -> None:
