@@ -398,5 +398,6 @@ def silent_device_alerts(session: Session, settings: Settings, now: datetime | N
         select(Alert.org_id, Alert.dedupe_key, Device.last_report_at).join(Device, Device.id == Alert.device_id)
         .where(Alert.kind == "device_silent", Alert.status == "open", Device.last_report_at >= cutoff)).all()
     for org_id, key, last in back:
-        resolve_alerts(session, org_id=org_id, dedupe_key=key, reason=f"device reported again at {last.isoformat()}")
+        when = last.isoformat() if last is not None else "?"
+        resolve_alerts(session, org_id=org_id, dedupe_key=key, reason=f"device reported again at {when}")
     return out
