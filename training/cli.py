@@ -18,7 +18,9 @@ train_app = typer.Typer(no_args_is_help=True)
 # What `--recipe default` trains on when no --data is given: the synthetic world, regenerated
 # deterministically (same seed, same images) into OUT/data.
 DEFAULT_DETECT_DATA = {"images": 1000, "seed": 0}
-DEFAULT_REID_DATA = {"identities": 400, "seed": 0, "per_id": 8, "train_fraction": 0.75}
+# Many identities matter more than many epochs for metric learning (400 -> 1,200 ids: open-set Rank-1
+# 0.54 -> 0.6+). Seed 10, so the seed-0 set stays free for evaluation.
+DEFAULT_REID_DATA = {"identities": 1200, "seed": 10, "per_id": 12, "train_fraction": 0.95}
 
 
 def _data_or_default(recipe: str, data: Path | None, kind: str, out: Path) -> Path:
@@ -92,6 +94,7 @@ def train_reid_cmd(
     epochs: int = typer.Option(None, "--epochs", min=1),
     imgsz: int = typer.Option(None, "--imgsz", min=32),
     dim: int = typer.Option(None, "--dim", min=8),
+    width: int = typer.Option(None, "--width", min=8, help="Backbone width (channels of the first stage)."),
     p: int = typer.Option(None, "--p", min=2, help="Identities per batch."),
     k: int = typer.Option(None, "--k", min=2, help="Crops per identity per batch."),
     lr: float = typer.Option(None, "--lr"),
@@ -109,7 +112,7 @@ def train_reid_cmd(
 
     try:
         cfg = reid_recipe_config(recipe, data=_data_or_default(recipe, data, "reid", out), epochs=epochs,
-                                 imgsz=imgsz, dim=dim, p=p, k=k, lr=lr, loss=loss, threads=threads)
+                                 imgsz=imgsz, dim=dim, width=width, p=p, k=k, lr=lr, loss=loss, threads=threads)
         record = train_reid(cfg, out, resume=resume)
     except (ValueError, FileNotFoundError, ValidationError) as exc:
         fail(str(exc))

@@ -45,7 +45,7 @@ class ReidTrainConfig(BaseModel):
 
 
 REID_RECIPES: dict[str, dict[str, Any]] = {
-    "default": {"epochs": 8, "imgsz": 64, "dim": 128, "width": 32, "p": 16, "k": 4, "lr": 3e-3},
+    "default": {"epochs": 25, "imgsz": 64, "dim": 128, "width": 32, "p": 32, "k": 4, "lr": 3e-3},
     "smoke": {"epochs": 2, "imgsz": 32, "dim": 16, "width": 8, "p": 4, "k": 2, "val_fraction": 0.0},
 }
 

@@ -231,3 +231,49 @@ def test_config_bounds_and_order() -> None:
         IdentityConfig(bogus=1)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="farm_id"):
         IdentityRegistry(None, "")
+
+
+def _views(xyxy: list[list[float]], emb: np.ndarray, ts: float) -> Detections:
+    n = len(xyxy)
+    return Detections(
+        xyxy=np.array(xyxy, np.float32),
+        confidence=np.full(n, 0.9, np.float32),
+        class_id=np.zeros(n, np.int64),
+        track_id=np.arange(1, n + 1, dtype=np.int64),
+        embedding=emb,
+        timestamp=ts,
+        frame_index=int(ts * 10),
+        frame_size_wh=(200, 100),
+    )
+
+
+@pytest.mark.parametrize(
+    ("partial_box", "why"),
+    [
+        ([0.0, 40.0, 12.0, 60.0], "cut by the left border"),
+        ([180.0, 85.0, 200.0, 100.0], "cut by the bottom-right corner"),
+        ([100.0, 40.0, 106.0, 46.0], "a small fragment (head behind a feeder)"),
+    ],
+)
+def test_partial_views_never_enrol_a_new_bird(partial_box: list[float], why: str) -> None:
+    reg = IdentityRegistry(None, "farm", IdentityConfig(enroll_min_frames=3))
+    v = identities(4)
+    whole = [[20.0, 20.0, 40.0, 40.0], [60.0, 20.0, 80.0, 40.0], [20.0, 50.0, 40.0, 70.0]]
+    rng = np.random.default_rng(0)
+    out = None
+    for f in range(8):
+        emb = np.stack([noisy(v[i], rng) for i in range(4)])
+        out = reg.assign(_views([*whole, partial_box], emb, ts=f * 0.1))
+    assert out is not None and out.bird_id is not None
+    assert all(out.bird_id[:3]), "whole views enrol"
+    assert out.bird_id[3] == "", f"a box {why} enrolled a bird"
+    assert len(reg) == 3
+    # The same partial view still matches a bird that is already known.
+    reg2 = IdentityRegistry(None, "farm", IdentityConfig(enroll_min_frames=3))
+    for f in range(8):
+        emb = np.stack([noisy(v[i], rng) for i in (0, 1, 2, 3)])
+        reg2.assign(_views([*whole, [120.0, 20.0, 140.0, 40.0]], emb, ts=f * 0.1))
+    for f in range(8):
+        emb = np.stack([noisy(v[i], rng) for i in (0, 1, 2, 3)])
+        out = reg2.assign(_views([*whole, partial_box], emb, ts=100.0 + f * 0.1))
+    assert out.bird_id is not None and out.bird_id[3] != "" and len(reg2) == 4

@@ -24,6 +24,16 @@ class IdentityConfig(BaseModel):
     margin: float = Field(default=0.05, ge=0.0, le=2.0)
     match_min_frames: int = Field(default=2, ge=1, le=10_000, description="embeddings of a track before a match")
     enroll_min_frames: int = Field(default=5, ge=1, le=10_000, description="embeddings of a track before enrolling")
+    enroll_min_rel_area: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=10.0,
+        description="only whole-bird views enrol a new bird: box area >= this x the frame's median box area "
+        "(0: off); partial views (a head behind the feeder, a bird half out of view) may still match",
+    )
+    enroll_border_px: float = Field(
+        default=2.0, ge=0.0, le=1e4, description="boxes this close to the frame border do not count toward enrolment"
+    )
     track_alpha: float = Field(
         default=0.3, gt=0.0, le=1.0, description="EMA weight of a new embedding in a track's mean"
     )

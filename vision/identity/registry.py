@@ -108,6 +108,7 @@ class TrackIdentity:
     mean: np.ndarray | None = None
     recent: np.ndarray | None = None
     n_emb: int = 0
+    n_enrol_emb: int = 0  # embeddings of whole-bird views (see IdentityConfig.enroll_min_rel_area)
     n_emb_since_assign: int = 0
     bird_id: str | None = None
     confidence: float = 0.0
@@ -355,6 +356,7 @@ class IdentityRegistry:
                 has_emb = np.linalg.norm(emb, axis=1) > _EMB_MIN_NORM
                 if has_emb.any():
                     self._check_dim(int(emb.shape[1]))
+            whole = self._whole_views(dets) if n else np.zeros(0, bool)
             states: list[TrackIdentity | None] = []
             for i in range(n):
                 tid = int(tids[i])
@@ -377,6 +379,7 @@ class IdentityRegistry:
                     )
                     st.recent = e.copy() if st.recent is None else _normalise(0.5 * st.recent + 0.5 * e)
                     st.n_emb += 1
+                    st.n_enrol_emb += int(whole[i])
                     st.last_emb_ts = ts
                     st.challenged = False
                     st.n_emb_since_assign += 1
@@ -412,6 +415,7 @@ class IdentityRegistry:
                         # Drifted away from its bird: probably a tracker identity switch. Start over.
                         st.bird_id, st.ambiguous, st.confidence = None, False, 0.0
                         st.mean, st.n_emb, st.n_emb_since_assign = e.copy(), 1, 1
+                        st.n_enrol_emb = int(whole[i])
                         continue
                     c_now = self._conf(own_recent, best_other)
                     st.confidence = 0.8 * st.confidence + 0.2 * c_now
@@ -449,6 +453,24 @@ class IdentityRegistry:
             self._expire(cam, ts)
             self._maybe_autosave()
             return replace(dets, bird_id=bird_ids, identity_confidence=conf)
+
+    def _whole_views(self, dets: Detections) -> np.ndarray:
+        """Boxes that show a whole bird: not cut by the frame border and not much smaller than the
+        frame's typical box. A new bird enrolled from a partial view (a head behind a feeder, a bird
+        half out of the picture) is a ghost: its prototype matches nothing later, while the whole bird
+        gets yet another id."""
+        cfg = self.config
+        ok = np.ones(len(dets), bool)
+        if dets.frame_size_wh is not None and cfg.enroll_border_px > 0:
+            w, h = dets.frame_size_wh
+            b = cfg.enroll_border_px
+            x = dets.xyxy
+            ok &= (x[:, 0] >= b) & (x[:, 1] >= b) & (x[:, 2] <= w - b) & (x[:, 3] <= h - b)
+        if cfg.enroll_min_rel_area > 0 and len(dets) >= 3:
+            wh = np.clip(dets.xyxy[:, 2:4] - dets.xyxy[:, 0:2], 0.0, None)
+            area = wh[:, 0] * wh[:, 1]
+            ok &= area >= cfg.enroll_min_rel_area * float(np.median(area))
+        return ok
 
     def _decide(
         self,
@@ -493,7 +515,7 @@ class IdentityRegistry:
                 # Ambiguous holders keep their id until a clear match (above) or another track's clear
                 # claim takes it: flipping between look-alikes on every frame would help nobody.
                 continue
-            elif best < cfg.new_threshold and st.n_emb >= cfg.enroll_min_frames:
+            elif best < cfg.new_threshold and st.n_enrol_emb >= cfg.enroll_min_frames:
                 # Looks like no candidate: a new bird. When look-alikes exist but are all held elsewhere
                 # in this image, it is new by elimination (flagged: a possible duplicate for the band) --
                 # unless it matches a held bird clearly better than that bird's holder does now: then the
@@ -525,7 +547,9 @@ class IdentityRegistry:
                     )
                 )
                 st.ambiguous = False
-            elif cfg.assign_ambiguous and st.n_emb >= cfg.enroll_min_frames:
+            elif (
+                cfg.assign_ambiguous and k1 >= 0 and best >= cfg.new_threshold and st.n_emb >= cfg.enroll_min_frames
+            ):
                 # Similar to some free candidates but none clearly: take the most similar free one at low
                 # confidence. Counting stays right when look-alikes swap ids among themselves, because
                 # only birds not visible in this camera are candidates.
@@ -533,7 +557,8 @@ class IdentityRegistry:
                 st.confidence = min(0.49, 0.5 * self._conf(best, second))
                 st.ambiguous = True
                 excluded[k1] = True
-            # else: ambiguous, stays unassigned and tries again on its next embedding.
+            # else: ambiguous, or new but seen only in partial views: stays unassigned and tries again on
+            # its next embedding.
 
     def _claim(self, st: TrackIdentity, bird_id: str, held: dict[str, TrackIdentity]) -> None:
         """Give bird_id to st, taking it from any other track of the same camera (one holder per camera)."""
