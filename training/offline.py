@@ -77,10 +77,14 @@ def ensure_offline(cache_dir: Path | None = None) -> Path:
 def import_ultralytics():  # type: ignore[no-untyped-def]
     """Return the `ultralytics` module, imported offline-safe, with its network features off."""
     ensure_offline()
+    import contextlib
     import logging
 
-    import ultralytics
-    from ultralytics.utils import LOGGER, SETTINGS
+    # On a fresh config dir the import itself prints a settings banner to stdout, which would corrupt
+    # `--json` output (seen with `flockid eval track --tracker bytetrack --json`).
+    with contextlib.redirect_stdout(sys.stderr):
+        import ultralytics
+        from ultralytics.utils import LOGGER, SETTINGS
 
     # ultralytics logs to stdout; our commands keep stdout for results (`--json` = one JSON object)
     for handler in LOGGER.handlers:

@@ -44,6 +44,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not (is_sqlite(url) or url.startswith("postgresql+psycopg://")):
         raise ValueError(f"database_url {url!r}: use sqlite:///path.db or postgresql+psycopg://...")
     if is_sqlite(url):
+        # LIFO: ingest's writes are serialised (IngestWorkers' lock) and each commit hands its connection
+        # back before the next writer checks one out, so they all reuse one connection. A connection
+        # that sees another connection's commit discards its whole page cache (WAL read-transaction
+        # start) and re-reads pages with pread: round-robin over the pool cost ~150 reads a report.
+        kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

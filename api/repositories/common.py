@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import operator
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -45,21 +46,11 @@ def driver_execute(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]] |
     result set-up for every statement; on the ingest hot path that cost more than SQLite itself.
     Values still pass through each column type's bind processor (UTC datetimes, JSON)."""
     first = rows if isinstance(rows, dict) else rows[0]
-    sql, spec, defaults = _driver_sql(conn.dialect, stmt, tuple(first))
-    if conn.dialect.positional:
-        def convert(row: dict[str, Any]) -> Any:
-            if defaults:
-                row = {**defaults, **row}
-            return tuple([row[n] if proc is None else proc(row[n]) for n, proc in spec])
-    else:
-        def convert(row: dict[str, Any]) -> Any:
-            if defaults:
-                row = {**defaults, **row}
-            return {n: row[n] if proc is None else proc(row[n]) for n, proc in spec}
-
+    plan = _driver_sql(conn.dialect, stmt, tuple(first))
+    convert = plan.convert
     if isinstance(rows, dict):
-        return driver_sql(conn, sql, convert(rows))
-    return driver_sql(conn, sql, [convert(r) for r in rows], many=True)
+        return driver_sql(conn, plan.sql, convert(rows))
+    return driver_sql(conn, plan.sql, [convert(r) for r in rows], many=True)
 
 
 class DriverRows:
@@ -101,18 +92,56 @@ def driver_sql(conn: Connection, sql: str, params: Any, *, many: bool = False) -
         cur.close()
 
 
+class _DriverPlan:
+    """A statement compiled for the driver: its SQL text and the function that turns one row dict into
+    the driver's parameters (bind processors applied, binds the caller does not pass filled in)."""
+
+    def __init__(self, sql: str, spec: tuple[tuple[str, Any], ...], defaults: dict[str, Any], positional: bool
+                 ) -> None:
+        self.sql = sql
+        self.convert: Any
+        names = tuple(n for n, _ in spec)
+        procs = tuple((i, proc) for i, (_, proc) in enumerate(spec) if proc is not None)
+        if positional and names and not defaults:
+            # Per-row work in C where it can be: one itemgetter pulls every value (ingest binds ~300
+            # a report), then only the columns with a processor are touched.
+            getter = operator.itemgetter(*names)
+            single = len(names) == 1
+
+            def convert(row: dict[str, Any]) -> Any:
+                values = getter(row)
+                if single:  # itemgetter of one name gives the value itself
+                    values = (values,)
+                if not procs:
+                    return values
+                out = list(values)
+                for i, proc in procs:
+                    out[i] = proc(out[i])
+                return out
+        elif positional:
+            def convert(row: dict[str, Any]) -> Any:
+                if defaults:
+                    row = {**defaults, **row}
+                return tuple([row[n] if proc is None else proc(row[n]) for n, proc in spec])
+        else:
+            def convert(row: dict[str, Any]) -> Any:
+                if defaults:
+                    row = {**defaults, **row}
+                return {n: row[n] if proc is None else proc(row[n]) for n, proc in spec}
+        self.convert = convert
+
+
 @functools.lru_cache(maxsize=128)
-def _driver_sql(dialect: Any, stmt: Any, keys: tuple[str, ...]
-                ) -> tuple[str, tuple[tuple[str, Any], ...], dict[str, Any]]:
-    """(SQL text, (name, bind processor or None) per parameter in order, values of binds the caller
-    does not pass)."""
+def _driver_sql(dialect: Any, stmt: Any, keys: tuple[str, ...]) -> _DriverPlan:
+    """The driver plan of stmt for rows with these keys: SQL text, (name, bind processor or None) per
+    parameter in order, and the values of binds the caller does not pass."""
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     names = tuple(compiled.positiontup if compiled.positional else dict.fromkeys(compiled.bind_names.values()))
     by_name = {compiled.bind_names[b]: b for b in compiled.binds.values()}
     processors = compiled._bind_processors
     spec = tuple((n, processors.get(n)) for n in names)
     defaults = {n: by_name[n].effective_value for n in names if n in by_name and n not in keys}
-    return compiled.string, spec, defaults
+    return _DriverPlan(compiled.string, spec, defaults, bool(compiled.positional))
 
 
 @functools.lru_cache(maxsize=64)
