@@ -32,6 +32,7 @@ __all__ = [
     "clip_xyxy",
     "cxcyah_to_xyxy",
     "cxcywh_to_xyxy",
+    "inside_frame",
     "pairwise_center_distance",
     "scale_xyxy",
     "xywh_to_xyxy",
@@ -163,6 +164,15 @@ def clip_xyxy(xyxy: Any, size_wh: Any) -> FloatArray:
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0.0, w)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0.0, h)
     return out
+
+
+def inside_frame(xyxy: Any, size_wh: Any, margin_px: float = 0.0) -> npt.NDArray[np.bool_]:
+    """(N,) True where a box lies at least ``margin_px`` inside every edge of the ``(width, height)``
+    frame: boxes cut by the border show only part of the object."""
+    b = _boxes(xyxy, "xyxy")
+    w, h = _pair(size_wh, "size_wh")
+    m = float(margin_px)
+    return (b[:, 0] >= m) & (b[:, 1] >= m) & (b[:, 2] <= w - m) & (b[:, 3] <= h - m)
 
 
 def scale_xyxy(xyxy: Any, scale_xy: Any) -> FloatArray:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vision.calibration import CalibrationConfig
 from vision.counting import CountingConfig, HeadcountCounter, HeadcountEstimate, combine_headcounts
 from vision.detections import Detections
+from vision.geometry import inside_frame
 from vision.health import BirdHealth, HealthConfig, HealthMonitor
 from vision.identity import IdentityConfig, IdentityRegistry
 
@@ -612,13 +613,7 @@ class FlockPipeline:
         cfg = self.config
         assert dets.track_id is not None
         wh = dets.xyxy[:, 2:4] - dets.xyxy[:, 0:2]
-        b = cfg.skip_border_px
-        inside = (
-            (dets.xyxy[:, 0] >= b)
-            & (dets.xyxy[:, 1] >= b)
-            & (dets.xyxy[:, 2] <= frame_w - b)
-            & (dets.xyxy[:, 3] <= frame_h - b)
-        )
+        inside = inside_frame(dets.xyxy, (frame_w, frame_h), cfg.skip_border_px)
         ok = (dets.confidence >= cfg.embed_min_confidence) & (wh.min(axis=1) >= cfg.min_box_px)
         urgent: list[tuple[bool, int, int]] = []
         stale: list[tuple[int, int]] = []

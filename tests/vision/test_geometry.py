@@ -123,6 +123,25 @@ def test_clip(box, size_wh, expected):
     np.testing.assert_allclose(g.clip_xyxy([box], size_wh), [expected])
 
 
+INSIDE_TABLE = [
+    ([10, 10, 20, 20], (100, 50), 0.0, True),
+    ([0, 0, 100, 50], (100, 50), 0.0, True),  # touching the edges is still inside
+    ([0, 0, 100, 50], (100, 50), 2.0, False),
+    ([1, 10, 20, 20], (100, 50), 2.0, False),  # left
+    ([10, 1, 20, 20], (100, 50), 2.0, False),  # top
+    ([80, 10, 99, 20], (100, 50), 2.0, False),  # right
+    ([80, 30, 90, 49], (100, 50), 2.0, False),  # bottom
+    ([2, 2, 98, 48], (100, 50), 2.0, True),
+    ([-5, 10, 20, 20], (100, 50), 0.0, False),
+]
+
+
+@pytest.mark.parametrize(("box", "size_wh", "margin", "expected"), INSIDE_TABLE)
+def test_inside_frame(box, size_wh, margin, expected):
+    assert g.inside_frame([box], size_wh, margin).tolist() == [expected]
+    assert g.inside_frame([], size_wh, margin).shape == (0,)
+
+
 SCALE_TABLE = [
     ([10, 20, 30, 40], 2.0, [20, 40, 60, 80]),
     ([10, 20, 30, 40], (0.5, 2.0), [5, 40, 15, 80]),

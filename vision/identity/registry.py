@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from vision.detections import Detections
+from vision.geometry import box_area, inside_frame
 from vision.identity.config import IdentityConfig
 from vision.identity.store import BirdRecord, load_registry, save_registry
 
@@ -356,7 +357,7 @@ class IdentityRegistry:
                 has_emb = np.linalg.norm(emb, axis=1) > _EMB_MIN_NORM
                 if has_emb.any():
                     self._check_dim(int(emb.shape[1]))
-            whole = self._whole_views(dets) if n else np.zeros(0, bool)
+            whole = self._whole_views(dets) if has_emb.any() else np.zeros(n, bool)
             states: list[TrackIdentity | None] = []
             for i in range(n):
                 tid = int(tids[i])
@@ -462,13 +463,9 @@ class IdentityRegistry:
         cfg = self.config
         ok = np.ones(len(dets), bool)
         if dets.frame_size_wh is not None and cfg.enroll_border_px > 0:
-            w, h = dets.frame_size_wh
-            b = cfg.enroll_border_px
-            x = dets.xyxy
-            ok &= (x[:, 0] >= b) & (x[:, 1] >= b) & (x[:, 2] <= w - b) & (x[:, 3] <= h - b)
+            ok &= inside_frame(dets.xyxy, dets.frame_size_wh, cfg.enroll_border_px)
         if cfg.enroll_min_rel_area > 0 and len(dets) >= 3:
-            wh = np.clip(dets.xyxy[:, 2:4] - dets.xyxy[:, 0:2], 0.0, None)
-            area = wh[:, 0] * wh[:, 1]
+            area = box_area(dets.xyxy)
             ok &= area >= cfg.enroll_min_rel_area * float(np.median(area))
         return ok
 
