@@ -96,3 +96,32 @@ def test_sqlite_datetime_binding_refuses_like_sqlalchemy(value, error) -> None:
 
     with pytest.raises(error):
         UTCDateTime()._cached_bind_processor(sqlite.dialect())(value)
+
+
+def test_sqlite_datetime_memo_is_by_instant_and_skips_folds() -> None:
+    from zoneinfo import ZoneInfo
+
+    from pydantic import TypeAdapter
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    dialect = sqlite.dialect()
+    col = UTCDateTime()
+    fast = col._cached_bind_processor(dialect)
+    generic = TypeDecorator.bind_processor(col.dialect_impl(dialect), dialect)
+    assert generic is not None
+    parse = TypeAdapter(datetime).validate_python  # pydantic's own fixed-offset TzInfo
+    london = ZoneInfo("Europe/London")
+    values = [
+        parse("2026-01-02T03:04:05.600000+02:00"), parse("2026-01-02T01:04:05.600000Z"),
+        datetime(2026, 1, 2, 1, 4, 5, 600000, tzinfo=timezone.utc), parse("2026-01-02T03:04:05.600001+02:00"),
+        parse("2026-01-02T03:04:05.600000+01:00"),
+        # 01:30 happens twice in London on 2024-10-27: fold tells which, and the memo must not mix them.
+        datetime(2024, 10, 27, 1, 30, tzinfo=london), datetime(2024, 10, 27, 1, 30, fold=1, tzinfo=london),
+    ]
+    for _ in range(2):  # the second round reads the memo
+        assert [fast(v) for v in values] == [generic(v) for v in values]
+    assert fast(values[0]) == fast(values[2]) == "2026-01-02 01:04:05.600000"
+    assert fast(values[5]) != fast(values[6])
+    with pytest.raises(ValueError, match="naive"):
+        fast(datetime(2026, 1, 2, 1, 4, 5, 600000))
