@@ -92,24 +92,32 @@ def tamper_alerts(session: Session, farm: Farm, device_id: str, report_id: int,
 
 def headcount_alerts(session: Session, settings: Settings, farm: Farm, device_id: str, report: Any,
                      prev: tuple[int, int] | None) -> list[Alert]:
-    """report: the stored report's id, headcount, stale and dead_count (a Report or ingest's StoredReport);
-    prev = (report id, headcount) of the device's previous non-stale flock report."""
+    """report: the stored report's id, headcount, headcount_high, stale and dead_count (a Report or ingest's
+    StoredReport); prev = (report id, headcount) of the device's previous non-stale flock report.
+
+    A drop is alerted only when the new report's own uncertainty band excludes the previous count
+    (headcount_high < previous): with weak identities the count of one window swings within a wide
+    band, and a lender woken by a critical alert for a swing the edge itself calls uncertain would
+    soon stop reading them."""
     out: list[Alert] = []
     if report.stale or report.headcount is None:
         return out
     if prev is not None and prev[1] > 0:
         lost = prev[1] - report.headcount
         drop = lost / prev[1]
+        high = getattr(report, "headcount_high", None)
         # Both: in a small flock one bird is already more than the relative threshold.
-        if drop > settings.headcount_drop_fraction and lost >= settings.headcount_drop_min_birds:
+        if (drop > settings.headcount_drop_fraction and lost >= settings.headcount_drop_min_birds
+                and (high is None or high < prev[1])):
             a = raise_alert(session, org_id=farm.org_id, kind="headcount_drop", severity="critical",
                             farm_id=farm.id, device_id=device_id, report_ids=[prev[0], report.id],
                             dedupe_key=f"headcount_drop:{device_id}",
-                            message=f"headcount fell {drop:.1%} ({prev[1]} -> {report.headcount}) on device "
-                                    f"{device_id}, above the {settings.headcount_drop_fraction:.1%} threshold "
-                                    f"(and >= {settings.headcount_drop_min_birds} birds)",
-                            details={"previous": prev[1], "current": report.headcount, "drop_fraction": drop,
-                                     "lost": lost})
+                            message=f"headcount fell {drop:.1%} ({prev[1]} -> {report.headcount}"
+                                    + (f", at most {high}" if high is not None else "")
+                                    + f") on device {device_id}, above the {settings.headcount_drop_fraction:.1%} "
+                                    f"threshold (and >= {settings.headcount_drop_min_birds} birds)",
+                            details={"previous": prev[1], "current": report.headcount, "current_high": high,
+                                     "drop_fraction": drop, "lost": lost})
             if a is not None:
                 out.append(a)
     dead = report.dead_count

@@ -284,6 +284,7 @@ class StoredReport:
     headcount: int | None
     stale: bool
     dead_count: int
+    headcount_high: int | None = None
 
 
 _LOCK_HEAD = (update(Device).where(Device.id == bindparam("d")).values(head_seq=Device.head_seq)
@@ -352,7 +353,7 @@ def _store(session: Session, settings: Settings, device_id: str, farm: Farm, env
         health = []
         cols["window_end"] = doc.taken_at
     report = StoredReport(driver_execute(conn, _INSERT_REPORT, cols).scalar_one(), cols["headcount"], cols["stale"],
-                          cols["dead_count"])
+                          cols["dead_count"], cols["headcount_high"])
     alerts: list[Any] = []
     if isinstance(doc, FlockReport):
         alerts += _store_flock(session, settings, farm, device_id, report, doc, snapshots, prev_good, health)

@@ -87,6 +87,23 @@ def test_headcount_drop_needs_min_birds(api_env) -> None:
     assert "headcount_drop" in kinds()
 
 
+def test_headcount_drop_within_the_reports_own_band_is_not_alerted(api_env) -> None:
+    c = api_env.client
+    t = make_tenant(c, api_env.admin_key)
+    dev = t.device
+    kinds = lambda: [a["kind"] for a in c.get("/v1/alerts", headers=auth(t.lender_key)).json()["items"]]  # noqa: E731
+    post_report(c, dev, dev.flock(T0, headcount=32, band=3))
+    # 25 % lower, but the edge says this window holds 24 birds give or take 30: no evidence of a loss.
+    post_report(c, dev, dev.flock(T0 + timedelta(hours=1), headcount=24, band=30))
+    assert "headcount_drop" not in kinds()
+    # The same drop with a band that excludes the previous count is a loss.
+    post_report(c, dev, dev.flock(T0 + timedelta(hours=2), headcount=32, band=3))
+    post_report(c, dev, dev.flock(T0 + timedelta(hours=3), headcount=24, band=3))
+    alerts = c.get("/v1/alerts", params={"kind": "headcount_drop"}, headers=auth(t.lender_key)).json()["items"]
+    assert len(alerts) == 1 and alerts[0]["details"]["current_high"] == 27
+    assert "at most 27" in alerts[0]["message"]
+
+
 def test_timeseries_mortality_counts_each_dead_bird_once(api_env) -> None:
     c = api_env.client
     t = make_tenant(c, api_env.admin_key)
