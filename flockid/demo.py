@@ -127,7 +127,8 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
                                   principal=round(0.6 * expected_value, 2), price_per_kg=PRICE_PER_KG,
                                   ltv_limit=LTV_LIMIT, location=f"synthetic farm, seed {seed}")
         device = EdgeDevice(work / "edge", "demo-edge-1", tenant.farm_id, factory=factory,
-                            options=burst_options(plan.window_s, plan.burst_every_s, appearance_seed=seed),
+                            options=burst_options(plan.window_s, plan.burst_every_s, appearance_seed=seed,
+                                                  burst_frames=plan.frames),
                             window_s=plan.window_s, calibration=calibration)
         device.connect(api.url, api.enrol_device(tenant, device.device_id, device.public_key_pem))
 

@@ -18,11 +18,15 @@ GROUND_TRUTH = "flockid.demo_pipeline:ground_truth_pipeline"
 SHIPPED_MODELS = "flockid.demo_pipeline:sparse_pipeline"
 
 
-def burst_options(window_s: float, burst_every_s: float, *, appearance_seed: int | None = None) -> dict[str, Any]:
+def burst_options(window_s: float, burst_every_s: float, *, appearance_seed: int | None = None,
+                  burst_frames: int = 4) -> dict[str, Any]:
     """Pipeline options for footage filmed in bursts (see flockid.demo_world.BurstPlan).
 
     Stillness across bursts is what reveals a dead bird, so gaps up to one burst interval count as
-    observed time; identities enrol and match within a short burst of frames."""
+    observed time; identities enrol and match within a short burst of frames, and a track that lasts
+    most of a burst is long enough to widen the headcount band when it never got a sure identity."""
+    if burst_frames < 2:
+        raise ValueError(f"burst_options: burst_frames must be >= 2, got {burst_frames}")
     still_gap = burst_every_s * 1.1
     opts: dict[str, Any] = {
         "pipeline": {
@@ -44,6 +48,7 @@ def burst_options(window_s: float, burst_every_s: float, *, appearance_seed: int
                 "mortality_unseen_days": max(2.0, 4 * window_s / 86400.0),
             },
             "counting": {"min_sightings": 2, "min_span_s": 0.0, "visit_gap_s": 5.0,
+                         "min_track_frames": max(2, burst_frames - 1),
                          "look_interval_s": burst_every_s},
         },
         "identity": {"enroll_min_frames": 3, "match_min_frames": 2},

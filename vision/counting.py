@@ -19,8 +19,9 @@ percentage:
 - high adds birds that may be missing from `value`:
   * unresolved tracks: long-enough tracks (>= min_track_frames) that never held a bird id with
     identity_confidence >= 0.5 (look-alikes that stayed unassigned or got an ambiguous id, which may be
-    another bird's), divided by the window's fragmentation rate (tracks per identified bird),
-    because a bird that fragments into f tracks produces f unresolved tracks, not f birds;
+    another bird's), divided by the window's fragmentation rate (tracks that held an id, sure or
+    guessed, per id seen), because a bird that fragments into f tracks produces f unresolved tracks,
+    not f birds (footage filmed in short bursts starts a new track per bird and burst);
   * birds never detected in the whole window: per-frame detection coverage p = median instantaneous
     count / value; with n_looks independent looks (window duration / look_interval_s, capped at the
     frame count) a bird is never seen with probability q = (1-p)^n_looks, expected missed = value*q/(1-q),
@@ -31,8 +32,10 @@ percentage:
     high <= value + unresolved tracks + ceil(max_missed_fraction x value) (up to the floors below);
   * and high is never below the largest instantaneous count of the window.
 - low removes birds that may be double counted: ids enrolled inside the window whose enrolment was
-  ambiguous (enrolled by elimination, or nearest other bird closer than `duplicate_sim`), and ids
-  whose sightings in the window span less than `min_span_s` (brief spurious tracks).
+  ambiguous (enrolled by elimination, or nearest other bird closer than `duplicate_sim`), ids
+  whose sightings in the window span less than `min_span_s` (brief spurious tracks), and ids held in
+  the window only on ambiguous matches (identity_confidence < 0.5: a guess among look-alikes, so the
+  bird seen may be one already counted under its own id).
 
 Several cameras: `combine_headcounts` unions the bird-id sets (a bird seen by two cameras is one bird)
 and adds the uncertainty terms; instantaneous_max is the largest single-camera instantaneous count
@@ -144,6 +147,7 @@ class _Visit:
     start: float
     end: float
     frames: int
+    confident: bool = False  # held its id with identity_confidence >= 0.5 in at least one frame
 
 
 @dataclass
@@ -152,6 +156,7 @@ class _TrackSpan:
     last: float
     frames: int = 0
     identified: bool = False
+    held_id: bool = False  # held some bird id, sure or guessed
 
 
 def instantaneous_count(dets: Detections, min_confidence: float = 0.0) -> int:
@@ -212,13 +217,16 @@ class HeadcountCounter:
                 # look-alike on an ambiguous match (confidence < 0.5) may belong to another bird.
                 idc = float(dets.identity_confidence[i]) if dets.identity_confidence is not None else 1.0
                 span.identified |= bool(bid) and idc >= 0.5
+                span.held_id |= bool(bid)
             if bid:
+                sure = dets.identity_confidence is None or float(dets.identity_confidence[i]) >= 0.5
                 visits = self._visits.setdefault(bid, [])
                 if visits and ts - visits[-1].end <= cfg.visit_gap_s and ts >= visits[-1].end:
                     visits[-1].end = ts
                     visits[-1].frames += 1
+                    visits[-1].confident |= sure
                 else:
-                    visits.append(_Visit(ts, ts, 1))
+                    visits.append(_Visit(ts, ts, 1, sure))
         self._last_ts = max(self._last_ts, ts)
         self._prune(ts)
         return count
@@ -255,9 +263,13 @@ class HeadcountCounter:
 
     def sightings(self, start_ts: float, end_ts: float) -> dict[str, tuple[int, float, float]]:
         """bird_id -> (frames seen in window, first, last) — frames prorated for visits crossing the edges."""
-        out: dict[str, tuple[int, float, float]] = {}
+        return {b: s[:3] for b, s in self._window_sightings(start_ts, end_ts).items()}
+
+    def _window_sightings(self, start_ts: float, end_ts: float) -> dict[str, tuple[int, float, float, bool]]:
+        """sightings(), plus whether the id was held with identity_confidence >= 0.5 in the window."""
+        out: dict[str, tuple[int, float, float, bool]] = {}
         for bid, visits in self._visits.items():
-            frames, first, last = 0.0, math.inf, -math.inf
+            frames, first, last, sure = 0.0, math.inf, -math.inf, False
             for v in visits:
                 if v.end < start_ts or v.start > end_ts:
                     continue
@@ -266,8 +278,9 @@ class HeadcountCounter:
                 frames += v.frames if dur <= 0 else v.frames * max(0.0, hi - lo) / dur
                 frames = max(frames, 1.0)
                 first, last = min(first, lo), max(last, hi)
+                sure |= v.confident
             if frames > 0:
-                out[bid] = (round(frames), first, last)
+                out[bid] = (round(frames), first, last, sure)
         return out
 
     def estimate(
@@ -285,7 +298,7 @@ class HeadcountCounter:
         n_frames = sum(n for _, n in rows)
         if counts.size == 0:
             return HeadcountEstimate(value=0, low=0, high=0, stale=True)
-        seen = {b: s for b, s in self.sightings(start_ts, end_ts).items() if s[0] >= cfg.min_sightings}
+        seen = {b: s for b, s in self._window_sightings(start_ts, end_ts).items() if s[0] >= cfg.min_sightings}
         # One frame proves at least this many birds (a high percentile, robust to a few frames with a
         # duplicate box): look-alikes that stayed without an id cannot pull the count below it.
         floor = int(np.floor(np.percentile(counts, cfg.floor_percentile))) if cfg.floor_percentile > 0 else 0
@@ -294,9 +307,9 @@ class HeadcountCounter:
         distinct = _min_birds(set(seen), groups, covis)
         value = max(distinct, floor)
         tracks = [s for s in self._tracks.values() if s.last >= start_ts and s.first <= end_ts]
-        identified = sum(1 for s in tracks if s.identified)
+        with_id = sum(1 for s in tracks if s.held_id)
         unresolved = sum(1 for s in tracks if not s.identified and s.frames >= cfg.min_track_frames)
-        frag = max(1.0, identified / len(seen)) if seen else 1.0
+        frag = max(1.0, with_id / len(seen)) if seen else 1.0
         inst_max = int(counts.max())
         inst_med = float(np.median(counts))
         missed = 0.0
@@ -308,8 +321,10 @@ class HeadcountCounter:
                 cfg.max_missed_fraction,
             )
         suspects: set[str] = set()
-        for bid, (_, first, last) in seen.items():
-            if last - first < cfg.min_span_s:
+        for bid, (_, first, last, sure) in seen.items():
+            # Brief ids, and ids only ever given as a guess among look-alikes (the bird seen may be one
+            # already counted under its own id), may be double counts.
+            if last - first < cfg.min_span_s or not sure:
                 suspects.add(bid)
             info = birds.get(bid) if birds is not None else None
             if (

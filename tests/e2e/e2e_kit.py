@@ -110,7 +110,7 @@ class FarmFactory:
         workdir = self.root / name
         device = EdgeDevice(workdir / "edge", f"edge-{name}", tenant.farm_id, factory=GROUND_TRUTH,
                             options=burst_options(plan.window_s, plan.burst_every_s,
-                                                  appearance_seed=w.config.bird_seed),
+                                                  appearance_seed=w.config.bird_seed, burst_frames=plan.frames),
                             window_s=plan.window_s, snapshot_width=320)
         device.connect(self.api.url, self.api.enrol_device(tenant, device.device_id, device.public_key_pem))
         return Farm(self.api, tenant, device, w, plan, epoch0, workdir)

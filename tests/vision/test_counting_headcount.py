@@ -100,6 +100,29 @@ def test_ambiguous_enrolments_lower_the_band() -> None:
     assert (est.low, est.value) == (2, 3)
 
 
+def test_ids_held_only_on_guesses_lower_the_band() -> None:
+    """An id a look-alike got only as a guess (identity_confidence < 0.5) may be a bird already counted
+    under its own id; one held at least once with confidence is not suspect."""
+    c = HeadcountCounter(CountingConfig(floor_percentile=0.0))
+    a, b, g = "bird-000001", "bird-000002", "bird-000003"
+
+    def visit(t0: float, b_conf: float) -> None:
+        for k in range(10):
+            d = dets([1, 2, 3], [a, b, g], t0 + k)
+            conf = np.array([0.9, b_conf if k == 9 else 0.3, 0.3], np.float32)  # g is never sure
+            c.observe(Detections(xyxy=d.xyxy, confidence=d.confidence, class_id=d.class_id, track_id=d.track_id,
+                                 bird_id=d.bird_id, identity_confidence=conf, timestamp=d.timestamp,
+                                 camera_id=d.camera_id))
+
+    visit(0.0, 0.6)  # b is sure once in this visit
+    visit(100.0, 0.3)  # and only guessed in this one
+    est = c.estimate(0.0, 50.0)
+    assert est.suspect_ids == {g}
+    assert (est.low, est.value) == (2, 3)
+    assert c.estimate(90.0, 150.0).suspect_ids == {b, g}
+    assert c.estimate(0.0, 150.0).suspect_ids == {g}
+
+
 def test_two_cameras_seeing_the_same_bird_count_it_once() -> None:
     c0, c1 = HeadcountCounter(camera_id="cam0"), HeadcountCounter(camera_id="cam1")
     feed(c0, [([1, 2], ["bird-000001", "bird-000002"])] * 10)
