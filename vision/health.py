@@ -54,7 +54,9 @@ long-still ones, which are remembered for `spot_memory_s`.
   `dead_revive_bl` body lengths from where it was flagged (a resting bird wrongly flagged walks away; a
   detector's jitter on a carcass never adds up to a body length). A tracker swap that gives a live
   neighbour the dead bird's id can clear it too; the dead spot is still watched and flags again whoever
-  holds it. The flag is dropped with the bird's history after `retention_s` unseen.
+  holds it once no id flagged there is still dead (a carcass re-identified under a second id is one
+  death, not two).
+  The flag is dropped with the bird's history after `retention_s` unseen.
 
 Flock:
 - activity_index: mean activity (BL/h) of the birds seen in the window;
@@ -242,6 +244,7 @@ class _Spot:
     bird_ids: dict[str, int] = field(default_factory=dict)
     sick_alerted: bool = False
     dead_alerted: bool = False
+    dead_key: str | None = None  # the subject (bird id or track) this spot flagged suspected dead
 
     n_sizes: int = 0
     _mean: tuple[float, float] = (0.0, 0.0)
@@ -461,17 +464,21 @@ class HealthMonitor:
             same = spot_tracks[cand[:, 1]] == dets.track_id[rows][cand[:, 0]]
             cand, same = cand[same | ~held], same[same | ~held]
             # A confidently identified bird cannot continue the spot of another identified bird (birds
-            # take turns at a favourite corner); a dead bird keeps its id across track fragments.
+            # take turns at a favourite corner); a dead bird keeps its id across track fragments. A
+            # carcass spot (flagged, its bird still suspected dead) is continued by whatever id the
+            # registry now gives the same box at the same place: a lying bird is re-identified poorly.
             if dets.bird_id is not None and dets.identity_confidence is not None and len(cand):
                 spot_bird = [spots[int(k)].bird_id for k in cand[:, 1]]
+                carcass = [self._carcass(spots[int(k)]) for k in cand[:, 1]]
                 det_rows = [rows[int(r)] for r in cand[:, 0]]
                 clash = np.array(
                     [
                         bool(sb)
+                        and not dead
                         and bool(dets.bird_id[i])
                         and dets.identity_confidence[i] >= 0.5
                         and str(dets.bird_id[i]) != sb
-                        for sb, i in zip(spot_bird, det_rows, strict=True)
+                        for sb, dead, i in zip(spot_bird, carcass, det_rows, strict=True)
                     ],
                     bool,
                 )
@@ -533,6 +540,9 @@ class HealthMonitor:
         for a in self._alerts:
             if a.get("_track") == track_key and not a.get("bird_id"):
                 a["bird_id"] = bird_key
+        for sp in self._spots:
+            if sp.dead_key == track_key:
+                sp.dead_key = bird_key
         anon = self._subjects.pop(track_key, None)
         if anon is None:
             return
@@ -567,6 +577,11 @@ class HealthMonitor:
         for tid in [t for t, st in self._tracks.items() if t not in present and ts - st.last_ts > cfg.max_gap_s]:
             del self._tracks[tid]
 
+    def _carcass(self, sp: _Spot) -> bool:
+        """The spot flagged a bird suspected dead that has not been seen moving since."""
+        first = self._subjects.get(sp.dead_key) if sp.dead_key is not None else None
+        return first is not None and first.dead_since is not None
+
     def _check(self, sp: _Spot, subj: _Subject | None, ts: float) -> list[dict[str, Any]]:
         cfg = self.config
         out: list[dict[str, Any]] = []
@@ -579,10 +594,15 @@ class HealthMonitor:
             sp.still_s >= cfg.dead_after_s and ((posed and lying_share >= cfg.lying_fraction) or frozen)
         ) or sp.still_s >= cfg.dead_still_after_s
         if dead:
-            if subj is not None:
+            if subj is not None and self._carcass(sp) and self._subjects.get(sp.dead_key or "") is not subj:
+                # The carcass here is already flagged under another id: a lying bird is re-identified
+                # poorly, and one death must not become two birds suspected dead.
+                pass
+            elif subj is not None:
                 subj.status["suspected_dead"] = ts
                 if subj.dead_since is None:
                     subj.dead_since, subj.dead_pos = ts, sp.anchor.copy()
+                sp.dead_key = subj.key
             if not sp.dead_alerted:
                 sp.dead_alerted = True
                 what = (

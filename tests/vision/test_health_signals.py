@@ -263,6 +263,21 @@ def test_suspected_dead_stays_flagged_in_later_windows_until_the_bird_moves() ->
     assert flags(t0, t0 + 60.0)["bird-000100"] == ["ok"]
 
 
+def test_a_carcass_reidentified_under_another_id_is_one_death() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=6)
+    t0 = flock.t
+    run(mon, flock, 120, [(100, 850.0, 400.0, 62.0, 20.0)])  # flagged as bird 100
+    # Later the carcass comes back on a new track that the registry calls bird 555 (a lying bird is
+    # re-identified poorly); it lies there for another 20 minutes.
+    alerts = run(mon, flock, 240, [(300, 850.0, 400.0, 62.0, 20.0, 555)])
+    assert [a for a in alerts if a["kind"] == "suspected_dead"] == []
+    flags = {b.bird_id: b.health for b in mon.window(t0, flock.t)["birds"]}
+    assert flags["bird-000100"] == ["suspected_dead"]
+    assert flags["bird-000555"] != ["suspected_dead"]
+    assert sum(h == ["suspected_dead"] for h in flags.values()) == 1
+
+
 def test_lethargic_needs_minutes_of_continuous_observation_not_bursts() -> None:
     rng = np.random.default_rng(4)
 
