@@ -140,7 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.rate_limiter = TokenBuckets(settings.ingest_rate_per_s, settings.ingest_burst)
     sqlite = engine.dialect.name == "sqlite"
-    app.state.ingest_workers = IngestWorkers(settings.ingest_threads or (2 if sqlite else 8), sqlite=sqlite)
+    threads = settings.ingest_threads if settings.ingest_threads is not None else (0 if sqlite else 8)
+    app.state.ingest_workers = IngestWorkers(threads, sqlite=sqlite)
     app.state.webhooks = WebhookDispatcher(sessionmaker, settings.secret(), timeout_s=settings.webhook_timeout_s,
                                            retries=settings.webhook_retries)
     install_error_handlers(app)

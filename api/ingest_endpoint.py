@@ -71,11 +71,14 @@ class IngestWorkers:
     """The threads that run `handle_report`: a plain executor (asyncio's `run_in_executor`), cheaper per
     call than the shared AnyIO thread pool FastAPI uses for sync endpoints, and sized on its own so a
     burst of reports cannot take every thread the other endpoints need. For SQLite it also holds the
-    process's `WriterLock`."""
+    process's `WriterLock`. With threads=0 reports are handled on the event loop itself: a report is
+    CPU-bound under the GIL either way, and the two thread hand-offs per report (futex ping-pong between
+    the loop and the worker) were a fifth of the server's CPU on SQLite; the price is that the loop
+    waits whenever another endpoint holds SQLite's write lock."""
 
     def __init__(self, threads: int, *, sqlite: bool) -> None:
-        if threads < 1:
-            raise ValueError(f"IngestWorkers: threads must be >= 1, got {threads}")
+        if threads < 0:
+            raise ValueError(f"IngestWorkers: threads must be >= 0, got {threads}")
         self.threads = threads
         # SQLite's busy timeout (api.db.engine) is 30 s; waiting for a turn here counts against the same.
         self.write_lock: WriterLock | None = WriterLock(30.0) if sqlite else None
@@ -83,6 +86,8 @@ class IngestWorkers:
         self._guard = threading.Lock()
 
     async def run(self, fn: Any, *args: Any) -> Any:
+        if self.threads == 0:
+            return fn(*args)  # inline (see the class docstring)
         executor = self._executor
         if executor is None:
             with self._guard:

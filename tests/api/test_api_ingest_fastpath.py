@@ -70,6 +70,19 @@ def test_fast_path_and_route_answer_alike(api_env) -> None:
     assert fast == routed
 
 
+def test_ingest_on_the_event_loop_answers_like_worker_threads(api_env) -> None:
+    """FLOCKID_INGEST_THREADS=0 runs ingest inline on the event loop: the same answers, no threads."""
+    from api_env import build_env
+
+    threaded = _answers(api_env.client, api_env.admin_key)
+    env = build_env(api_env.backend, api_env.url, ingest_threads=0)
+    assert env.app.state.ingest_workers.threads == 0
+    with env.client as c:
+        inline = _answers(c, env.admin_key)
+    assert inline == threaded
+    assert env.app.state.ingest_workers._executor is None  # no worker thread was ever started
+
+
 def test_fast_path_keeps_the_body_limit_and_rate_limit_headers(api_env) -> None:
     from api_env import build_env
 
