@@ -105,7 +105,7 @@ def headcount_alerts(session: Session, settings: Settings, farm: Farm, device_id
     if prev is not None and prev[1] > 0:
         lost = prev[1] - report.headcount
         drop = lost / prev[1]
-        high = getattr(report, "headcount_high", None)
+        high = report.headcount_high
         # Both: in a small flock one bird is already more than the relative threshold.
         if (drop > settings.headcount_drop_fraction and lost >= settings.headcount_drop_min_birds
                 and (high is None or high < prev[1])):
