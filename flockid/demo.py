@@ -248,6 +248,7 @@ def lender_summary(api: Any, tenant: Any, stats: Any) -> dict[str, Any]:
     """What the lender sees through the API (the lender's own key)."""
     key = tenant.lender_key
     head = api.get(f"/v1/flocks/{tenant.flock_id}/headcount", key)
+    flock = api.get(f"/v1/flocks/{tenant.flock_id}", key)
     val = api.get(f"/v1/loans/{tenant.loan_id}/valuation", key)
     birds = api.items(f"/v1/flocks/{tenant.flock_id}/birds", key)
     alerts = api.alerts(key, status="open")
@@ -257,7 +258,7 @@ def lender_summary(api: Any, tenant: Any, stats: Any) -> dict[str, Any]:
     return {
         "farm": FARM, "lender": LENDER, "loan": tenant.loan_id, "as_of": head.get("as_of"),
         "headcount": head.get("value"), "headcount_low": head.get("low"), "headcount_high": head.get("high"),
-        "headcount_stale": head.get("stale"),
+        "headcount_stale": head.get("stale"), "placed_count": flock.get("placed_count"),
         "registered_birds": len(birds), "mortality_suspected_dead": dead, "sick_or_lethargic": sick,
         "mortality_rate": round(dead / max(len(birds), 1), 4),
         "mean_weight_g": val.get("mean_weight_g"), "price_per_kg": val.get("price_per_kg"),
@@ -284,6 +285,9 @@ def print_summary(s: dict[str, Any]) -> None:
     t.add_column("value", justify="right")
     band = f" (band {num(s['headcount_low'])}–{num(s['headcount_high'])})"
     t.add_row("headcount", num(s["headcount"]) + band + (" STALE" if s["headcount_stale"] else ""))
+    # What the farm declared at placement: a flock cannot grow past it, so a count above it is the
+    # cameras' uncertainty (or birds from elsewhere), worth reading next to the band.
+    t.add_row("placed (farm's record)", num(s.get("placed_count")))
     t.add_row("registered birds (digital IDs)", num(s["registered_birds"]))
     t.add_row("mortality (suspected dead)", f"{s['mortality_suspected_dead']} ({s['mortality_rate']:.1%})")
     t.add_row("sick or lethargic", num(s["sick_or_lethargic"]))

@@ -24,6 +24,7 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert summary["flock_reports"] == 4 and summary["reports_uploaded"] >= 4
     assert 20 <= summary["headcount"] <= 26  # 24 birds on the farm
     assert summary["headcount_low"] <= summary["headcount"] <= summary["headcount_high"]
+    assert summary["placed_count"] == 24 and "placed (farm's record)" in proc.stdout
     assert summary["mean_weight_g"] and 300 < summary["mean_weight_g"] < 3000
     assert summary["collateral_value"] > 0 and summary["ltv"] > 0
     for chart in ("headcount", "weight", "valuation"):
