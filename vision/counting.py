@@ -206,6 +206,9 @@ class HeadcountCounter:
         for i in range(len(dets)):
             tid = int(dets.track_id[i])
             bid = str(dets.bird_id[i]) if dets.bird_id is not None else ""
+            # Sure = held with confidence >= 0.5; an id given to a look-alike on an ambiguous match
+            # (confidence < 0.5) may belong to another bird.
+            sure = dets.identity_confidence is None or float(dets.identity_confidence[i]) >= 0.5
             if tid >= 0:
                 span = self._tracks.get(tid)
                 if span is None:
@@ -213,13 +216,9 @@ class HeadcountCounter:
                     self._tracks[tid] = span
                 span.last = ts
                 span.frames += 1
-                # Identified = held a bird id with confidence >= 0.5 at least once; an id given to a
-                # look-alike on an ambiguous match (confidence < 0.5) may belong to another bird.
-                idc = float(dets.identity_confidence[i]) if dets.identity_confidence is not None else 1.0
-                span.identified |= bool(bid) and idc >= 0.5
+                span.identified |= bool(bid) and sure
                 span.held_id |= bool(bid)
             if bid:
-                sure = dets.identity_confidence is None or float(dets.identity_confidence[i]) >= 0.5
                 visits = self._visits.setdefault(bid, [])
                 if visits and ts - visits[-1].end <= cfg.visit_gap_s and ts >= visits[-1].end:
                     visits[-1].end = ts

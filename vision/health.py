@@ -469,7 +469,7 @@ class HealthMonitor:
             # registry now gives the same box at the same place: a lying bird is re-identified poorly.
             if dets.bird_id is not None and dets.identity_confidence is not None and len(cand):
                 spot_bird = [spots[int(k)].bird_id for k in cand[:, 1]]
-                carcass = [self._carcass(spots[int(k)]) for k in cand[:, 1]]
+                carcass = [self._carcass(spots[int(k)]) is not None for k in cand[:, 1]]
                 det_rows = [rows[int(r)] for r in cand[:, 0]]
                 clash = np.array(
                     [
@@ -577,10 +577,10 @@ class HealthMonitor:
         for tid in [t for t, st in self._tracks.items() if t not in present and ts - st.last_ts > cfg.max_gap_s]:
             del self._tracks[tid]
 
-    def _carcass(self, sp: _Spot) -> bool:
-        """The spot flagged a bird suspected dead that has not been seen moving since."""
+    def _carcass(self, sp: _Spot) -> _Subject | None:
+        """The bird this spot flagged suspected dead, while it has not been seen moving since."""
         first = self._subjects.get(sp.dead_key) if sp.dead_key is not None else None
-        return first is not None and first.dead_since is not None
+        return first if first is not None and first.dead_since is not None else None
 
     def _check(self, sp: _Spot, subj: _Subject | None, ts: float) -> list[dict[str, Any]]:
         cfg = self.config
@@ -594,11 +594,10 @@ class HealthMonitor:
             sp.still_s >= cfg.dead_after_s and ((posed and lying_share >= cfg.lying_fraction) or frozen)
         ) or sp.still_s >= cfg.dead_still_after_s
         if dead:
-            if subj is not None and self._carcass(sp) and self._subjects.get(sp.dead_key or "") is not subj:
-                # The carcass here is already flagged under another id: a lying bird is re-identified
-                # poorly, and one death must not become two birds suspected dead.
-                pass
-            elif subj is not None:
+            carcass = self._carcass(sp)
+            # A carcass already flagged under another id is not flagged again under this one: a lying
+            # bird is re-identified poorly, and one death must not become two birds suspected dead.
+            if subj is not None and (carcass is None or carcass is subj):
                 subj.status["suspected_dead"] = ts
                 if subj.dead_since is None:
                     subj.dead_since, subj.dead_pos = ts, sp.anchor.copy()
