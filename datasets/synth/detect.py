@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,24 +19,43 @@ ProgressFn = Callable[[Iterable[int], int], Iterator[int]]
 
 def random_world_config(rng: np.random.Generator, seed: int, size_wh: tuple[int, int], night: bool,
                         frames: int) -> WorldConfig:
-    """Heavy domain randomisation: flock, camera, scene, size of birds, age, density, degradations."""
+    """Heavy domain randomisation: flock, camera, scene, size of birds, age, density, degradations.
+
+    Most worlds hold a few sick (sitting, hunched) and dead (lying) birds, moved into view: mortality rests
+    on finding exactly those poses, which a flock of healthy walkers shows the detector almost never."""
     w = size_wh[0]
+    # The draws keep the order they had before the sick/dead cast existed, so a seed's worlds stay as they
+    # were; the cast comes from its own stream.
+    birds = int(rng.integers(4, 70))
+    time_step_s = float(rng.uniform(4, 30))
+    flock: Literal["mixed", "uniform"] = "mixed" if rng.random() < 0.6 else "uniform"
+    camera: Literal["oblique", "topdown"] = "oblique" if rng.random() < 0.6 else "topdown"
+    scene: Literal["run", "barn"] = "run" if rng.random() < 0.55 else "barn"
+    start_day = float(rng.uniform(10, 60))
+    bird_px = float(math.exp(rng.uniform(math.log(32), math.log(110))) * w / 640.0)
+    one_dead = rng.random() < 0.2
+    leave_rate = float(rng.uniform(0, 30))
+    cast = np.random.default_rng([seed, 0x5EC])
+    dead = min(int(one_dead) + int(cast.integers(0, 4)), birds // 3)
+    sick = min(int(cast.integers(0, 3)), birds // 3)
     return WorldConfig(
         seed=seed,
-        birds=int(rng.integers(4, 70)),
+        birds=birds,
         frames=frames,
-        time_step_s=float(rng.uniform(4, 30)),
+        time_step_s=time_step_s,
         size_wh=size_wh,
-        flock="mixed" if rng.random() < 0.6 else "uniform",
-        camera="oblique" if rng.random() < 0.6 else "topdown",
-        scene="run" if rng.random() < 0.55 else "barn",
+        flock=flock,
+        camera=camera,
+        scene=scene,
         night_fraction=1.0 if night else 0.0,
-        start_day=float(rng.uniform(10, 60)),
-        bird_px=float(math.exp(rng.uniform(math.log(32), math.log(110))) * w / 640.0),
-        sick_birds=0,
-        dead_birds=int(rng.random() < 0.2),
+        start_day=start_day,
+        bird_px=bird_px,
+        sick_birds=sick,
+        dead_birds=dead,
+        sick_window_s=(0.0, 1.0),
         dead_window_s=(0.0, 1.0),
-        leave_rate_per_hour=float(rng.uniform(0, 30)),
+        incident_camera=0,
+        leave_rate_per_hour=leave_rate,
     )
 
 

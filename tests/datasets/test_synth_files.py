@@ -168,3 +168,18 @@ def test_stats_on_a_plain_mot_sequence(tmp_path: Path) -> None:
     assert st["reentry_events"] == 1  # track 1: frame 3 -> 15 at 5 fps is 2.4 s away
     assert st["lookalike_pairs"] is None  # no birds.json: unknown, not zero
     assert st["night_fraction"] == 0.5
+
+
+def test_detect_worlds_show_sick_and_dead_birds_in_view() -> None:
+    from datasets.synth.detect import random_world_config
+
+    rng = np.random.default_rng(0)
+    cfgs = [random_world_config(rng, s, (320, 180), False, 3) for s in range(40)]
+    # Carcasses and sitting sick birds are what mortality rests on: most worlds hold some.
+    assert sum(c.dead_birds > 0 for c in cfgs) >= 0.6 * len(cfgs)
+    assert sum(c.sick_birds > 0 for c in cfgs) >= 0.5 * len(cfgs)
+    assert all(c.dead_birds + c.sick_birds <= c.birds for c in cfgs)
+    cfg = next(c for c in cfgs if c.dead_birds >= 2)
+    states = [f.gt.annotated(0.2).state for f in FlockWorld(cfg).frames()]
+    # Dead from the first second on and moved into the camera's view: labelled on the later frames.
+    assert all(int((s == "dead").sum()) >= 1 for s in states[1:])
