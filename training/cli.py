@@ -196,6 +196,30 @@ def register_eval(eval_app: typer.Typer) -> None:
             update_card_metrics(m, key, {k: v for k, v in result.items() if k not in ("model", "data")})
         emit(result, as_json=as_json, title="detector evaluation", rows_key="groups")
 
+    @eval_app.command("detect-states")
+    def eval_detect_states(
+        seq_dirs: list[Path] = typer.Argument(..., help="MOT sequence dirs with img1/, birds.json, frames.csv."),
+        model: Path = typer.Option(None, "--model", help="Detector .onnx (default: the shipped one)."),
+        every: int = typer.Option(5, "--every", min=1, help="score every N-th annotated frame"),
+        conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Detector recall per health state (ok / sick / dead) on synthetic sequences."""
+        from flockid.console import stderr
+        from training.eval_health_recall import recall_by_health_state
+        from vision.weights import default_detector_path
+
+        with stderr.status("evaluating detector") as status:
+            def tick(i: int, n: int) -> None:
+                status.update(f"evaluating detector: frame {i}/{n}")
+
+            try:
+                result = recall_by_health_state(model or default_detector_path(), list(seq_dirs), every=every,
+                                                conf=conf, on_frame=tick)
+            except (ValueError, FileNotFoundError) as exc:
+                fail(str(exc))
+        emit(result, as_json=as_json, title="detector recall by health state", rows_key="rows")
+
     @eval_app.command("reid")
     def eval_reid(
         data: Path = typer.Option(..., "--data", help="Crop set with query/ and gallery/ (open-set), or the "
