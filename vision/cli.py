@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -301,6 +301,41 @@ def _build_pipeline(
     )
 
 
+class AlertSeen(NamedTuple):
+    """One health alert of an evaluation run: `at` in seconds from the sequence start; `id_gid` the
+    ground-truth bird its bird id belongs to (-1: no id, or an id never matched), `box_gid` the one its box
+    showed on the alert's frame (-1: none); `named`: the alert carried a bird id."""
+
+    kind: str
+    at: float
+    id_gid: int
+    box_gid: int
+    named: bool
+
+
+def judge_health_alerts(
+    alerts: list[AlertSeen], dead: dict[int, float], unwell: dict[int, float]
+) -> tuple[dict[int, float], int, int]:
+    """(first suspected_dead time per dead gt bird, false alerts, misnamed dead alerts).
+
+    dead: gt id -> death time; unwell: gt id -> when it fell sick (or died). An alert is about the bird
+    of its id and the bird of its box (the id first: the box may be a live bird standing over a
+    carcass). A suspected_dead alert about a bird dead by then finds that carcass (misnamed when its id
+    belongs to another bird); an alert about a bird neither sick by then nor dying in the sequence is
+    false."""
+    first_alert: dict[int, float] = {}
+    false_alerts = misnamed = 0
+    for a in alerts:
+        about = [g for g in (a.id_gid, a.box_gid) if g >= 0]
+        found = [g for g in about if g in dead and a.at >= dead[g] - 1e-6]
+        if a.kind == "suspected_dead" and found:
+            first_alert.setdefault(found[0], a.at)
+            misnamed += int(a.named and found[0] != a.id_gid)
+        elif not any(g in dead or (g in unwell and a.at >= unwell[g]) for g in about):
+            false_alerts += 1
+    return first_alert, false_alerts, misnamed
+
+
 def evaluate_count_farm(
     seq_dirs: list[Path],
     *,
@@ -319,8 +354,12 @@ def evaluate_count_farm(
     truth = birds on the farm at the end of the window (birds.json minus birds removed before it ends);
     truth_seen = distinct ground-truth ids annotated in the window. error_pct uses truth.
     Dead-bird alerts: every dead bird that is visible after its death should raise suspected_dead within
-    600 s of its death (the alert's box is matched to the ground-truth box by IoU); any other
-    suspected_* alert is a false alert, reported per 100 bird-hours of birds in view.
+    600 s of its death. An alert is about the ground-truth bird its bird id belongs to (majority vote of
+    the id's boxes) or the one its box shows on the alert's frame (IoU match): a carcass named with a
+    look-alike's id is still a found carcass (counted in `dead_alerts_misnamed`), and a live bird standing
+    over a carcass is still the carcass's alert only when its id says so. A suspected_* alert about a
+    bird that is neither dead nor sick at that time (nor dies later in the sequence) is a false alert,
+    reported per 100 bird-hours of birds in view.
     """
     import numpy as np
 
@@ -414,25 +453,20 @@ def evaluate_count_farm(
     truth = sum(1 for b in birds if b.get("removed_at_s") is None or float(b["removed_at_s"]) > t_end_rel)
     hc = summary.headcount
     dead: dict[int, float] = {}
+    unwell: dict[int, float] = {}  # gt id -> when it fell sick (or died)
     for b in birds:
         for h in b.get("health", []):
+            if h.get("state") in ("sick", "dead") and float(h["at_s"]) <= t_end_rel:
+                unwell.setdefault(int(b["bird_id"]), float(h["at_s"]))
             if h.get("state") == "dead" and float(h["at_s"]) <= t_end_rel:
                 dead[int(b["bird_id"])] = float(h["at_s"])
                 break
-    first_alert: dict[int, float] = {}
-    false_alerts = 0
+    judged_alerts = []
     for a, box_gid in alerts:
-        # The alert names a bird id: judge it against the ground-truth bird that id belongs to (the box
-        # on the alert's frame may be a bird standing over it); anonymous alerts go by their box.
         bid = a.get("bird_id")
-        gid = votes[bid].most_common(1)[0][0] if bid and bid in votes else box_gid
-        at = float(a["at"]) - start_s
-        if a["kind"] == "suspected_dead" and gid in dead and at >= dead[gid] - 1e-6:
-            first_alert.setdefault(gid, at)
-        elif gid in dead:
-            continue  # an alert about a bird that is (or is about to be) dead is not false
-        else:
-            false_alerts += 1
+        id_gid = votes[bid].most_common(1)[0][0] if bid and bid in votes else -1
+        judged_alerts.append(AlertSeen(str(a["kind"]), float(a["at"]) - start_s, id_gid, box_gid, bool(bid)))
+    first_alert, false_alerts, misnamed = judge_health_alerts(judged_alerts, dead, unwell)
     # Only dead birds seen for at least 10 minutes after death can be held to the 10-minute target.
     judged = [g for g in dead if visible_after.get(g, -1.0) >= dead[g] + 600.0]
     in_time = [g for g in judged if g in first_alert and first_alert[g] - dead[g] <= 600.0]
@@ -457,6 +491,7 @@ def evaluate_count_farm(
         "dead_judged": len(judged),
         "dead_alerted_10min": len(in_time),
         "dead_alert_latency_s_max": round(max(latencies), 1) if latencies else None,
+        "dead_alerts_misnamed": misnamed,
         "false_alerts": false_alerts,
         "bird_hours": round(bird_hours, 2),
         "false_alerts_per_100_bird_h": round(100.0 * false_alerts / bird_hours, 3) if bird_hours > 0 else None,
@@ -535,6 +570,7 @@ def count_command(
         "dead_birds": dead,
         "dead_judged": sum(r["dead_judged"] for r in rows),
         "dead_alerted_10min": sum(r["dead_alerted_10min"] for r in rows),
+        "dead_alerts_misnamed": sum(r["dead_alerts_misnamed"] for r in rows),
         "false_alerts_per_100_bird_h": round(100.0 * sum(r["false_alerts"] for r in rows) / bird_h, 3)
         if bird_h > 0
         else None,

@@ -377,3 +377,29 @@ def test_boxes_the_tracker_wants_are_embedded_before_update_within_the_crop_budg
     assert sum(emb.per_frame) == emb.calls
     s = pipe.window_summary(T0, T0 + 12)
     assert s.headcount.value > 0
+
+
+DEAD = {7: 100.0}  # gt bird 7 dies at t=100 s
+UNWELL = {7: 40.0, 9: 200.0}  # 7 sick from 40 s, 9 sick from 200 s
+
+
+@pytest.mark.parametrize(
+    ("alert", "found", "false", "misnamed"),
+    [
+        (("suspected_dead", 400.0, 7, 7, True), {7: 400.0}, 0, 0),  # the carcass, under its own id
+        (("suspected_dead", 400.0, 3, 7, True), {7: 400.0}, 0, 1),  # the carcass under a look-alike's id
+        (("suspected_dead", 400.0, 7, 3, True), {7: 400.0}, 0, 0),  # its id; a live bird over the carcass
+        (("suspected_dead", 400.0, -1, 7, False), {7: 400.0}, 0, 0),  # an anonymous box on the carcass
+        (("suspected_dead", 50.0, 7, 7, True), {}, 0, 0),  # before death: early, not false (it was sick)
+        (("suspected_dead", 400.0, 3, 3, True), {}, 1, 0),  # a healthy bird
+        (("suspected_dead", 400.0, -1, -1, False), {}, 1, 0),  # a box on nothing at all
+        (("suspected_sick", 300.0, 9, 9, True), {}, 0, 0),  # a sick bird, sick by then
+        (("suspected_sick", 150.0, 9, 9, True), {}, 1, 0),  # the same bird before it fell sick
+    ],
+)
+def test_eval_judges_health_alerts_by_id_and_by_box(
+    alert: tuple[str, float, int, int, bool], found: dict[int, float], false: int, misnamed: int
+) -> None:
+    from vision.cli import AlertSeen, judge_health_alerts
+
+    assert judge_health_alerts([AlertSeen(*alert)], DEAD, UNWELL) == (found, false, misnamed)
