@@ -15,9 +15,12 @@ spots by position (a box prefers the spot its own track held), so a tracker that
 near a dead bird cannot restart the clock. A spot accumulates still time while it is seen; gaps up to
 `still_gap_s` (a missed detection, a bird walking in front) count, longer ones (night, long occlusion,
 sparse frames) add nothing but reset nothing. A box continues a spot only if it overlaps the spot's box
-(`spot_min_iou`) and the spot's own track is not elsewhere in the frame (birds crowding at a feeder take
-turns at one place; each is its own bird). Spots are forgotten `spot_grace_s` after their bird walked away, except
-long-still ones, which are remembered for `spot_memory_s`.
+(`spot_min_iou`), the spot's own track is not elsewhere in the frame (birds crowding at a feeder take
+turns at one place; each is its own bird), and, on frames where it was embedded, its re-ID embedding is
+at least `spot_min_similarity` (cosine) like the spot's running appearance: in the burst demo a carcass
+seen 40 minutes apart keeps 0.64-0.98 of its look, while three unidentified birds resting in turn at one
+corner scored 0.02-0.63 and had been one "dead" bird. Spots are forgotten `spot_grace_s` after their
+bird walked away, except long-still ones, which are remembered for `spot_memory_s`.
 - lying: a dead bird lies on its side, wings and legs out. Seen from an oblique camera its box is much
   flatter than a standing bird's (height/width ratio below `lying_ratio` x reference; a sitting bird
   stays above); seen from above it covers a much larger area (area above `lying_area` x reference,
@@ -29,12 +32,25 @@ long-still ones, which are remembered for `spot_memory_s`.
 - frozen: a resting bird keeps shifting (its box changes shape by ~20 % as it turns its body and head);
   a dead bird's box keeps exactly its shape (std of log width/height < `frozen_size_std`; only detector
   jitter and camera shake remain);
+- partial views: a box within `border_px` of the frame border shows only part of something, so its pose
+  is unknown (and it is no sample of a walking bird). A still spot seen mostly in such views is not
+  judged sick or dead until some sighting of it holds a sure identity (a registered bird id at
+  identity_confidence >= 0.5). On the demo farm the detector believes in the top of a feeder cut by the
+  image's top edge (confidence 0.45-0.65, never moving, its box as frozen as a carcass's once the
+  detector got sure of it), which raised a suspected-dead bird out of a fixture every day. The price: a
+  carcass at the very edge of one camera's view, in a flock too uniform for a sure identity, is left to
+  a camera that sees it whole (on the demo farm the other camera does) or to the unseen-for-days
+  mortality rule;
 - suspected_dead: still for >= `dead_after_s` (7 min) and lying for >= `lying_fraction` of that time or
   frozen, or
-  still for >= `dead_still_after_s` (15 min) whatever the pose (some dead birds lie end-on to the
-  camera and do not look flat: those are alerted after 15 minutes, not 10; a shorter threshold raised
-  false alerts on birds resting at night in the synthetic farm). Healthy birds rest in bouts of about a
-  minute (exponential tail), so a 7-15 minute stillness is rare for them; the thresholds trade the
+  still for >= `dead_still_after_s` (9 min) whatever the pose (some dead birds lie end-on to the camera
+  and do not look flat, and a carcass other birds keep walking over is never frozen: 9 minutes leaves
+  the detector a minute to pick the carcass up within the 10-minute target). Healthy birds rest in
+  bouts of about a minute (exponential tail), so a 7-9 minute stillness is rare for them: on ten
+  100-minute synthetic sequences (40 birds, 20-30 % night, frames 4 s apart, 380 bird-hours) moving
+  this threshold from 15 to 9 minutes added no false alert (3 either way) and took the dead birds
+  alerted within 10 minutes from 6 to 7 of 21 (an earlier version of the spot matching did raise
+  false alerts on birds resting at night with a shorter threshold). The thresholds trade the
   10-minute alert target against false alerts and can be tuned per farm (bounded config).
   suspected_sick: still for >= `sick_after_s` (a warning before the dead alert; with the defaults a bird
   still that long is already suspected dead, so sickness shows as the `lethargic` flag of the bird's window
@@ -52,11 +68,16 @@ long-still ones, which are remembered for `spot_memory_s`.
   by other birds or missed by the detector), so the lender's bird list and mortality count keep the
   death. The flag clears only when the bird is seen moving again: its smoothed position more than
   `dead_revive_bl` body lengths from where it was flagged (a resting bird wrongly flagged walks away; a
-  detector's jitter on a carcass never adds up to a body length). A tracker swap that gives a live
-  neighbour the dead bird's id can clear it too; the dead spot is still watched and flags again whoever
-  holds it once no id flagged there is still dead (a carcass re-identified under a second id is one
-  death, not two).
-  The flag is dropped with the bird's history after `retention_s` unseen.
+  detector's jitter on a carcass never adds up to a body length), seen as the very track that lay
+  there or under a sure identity (identity_confidence >= 0.5): a look-alike given the dead bird's id as
+  a guess, walking elsewhere, says nothing about the carcass (in the burst demo such guesses had
+  "revived" the dead bird, and the same carcass was then flagged again under a second id). A tracker
+  swap that surely gives a live neighbour the dead bird's id can still clear it; the dead spot is still
+  watched and flags again whoever holds it once no id flagged there is still dead (a carcass
+  re-identified under a second id is one death, not two). A new spot where a bird still suspected dead
+  lay (within `dead_revive_bl` of it: the carcass filmed again after the night, or enrolled by the
+  registry as a new bird) is that carcass too, whatever id it now holds. The flag is dropped with the
+  bird's history after `retention_s` unseen; its spot is not flagged again under another id.
 
 Flock:
 - activity_index: mean activity (BL/h) of the birds seen in the window;
@@ -80,7 +101,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.calibration import CalibrationConfig, weight_band
 from vision.detections import Detections
-from vision.geometry import box_iou_batch
+from vision.geometry import box_iou_batch, inside_frame
 
 if TYPE_CHECKING:
     from vision.wire import BirdSummary
@@ -99,7 +120,7 @@ class HealthConfig(BaseModel):
     sick_after_s: float = Field(default=3600.0, gt=0.0, le=30 * 86_400.0)
     dead_after_s: float = Field(default=420.0, gt=0.0, le=30 * 86_400.0)
     dead_still_after_s: float = Field(
-        default=900.0, gt=0.0, le=30 * 86_400.0, description="motionless this long: suspected dead whatever the pose"
+        default=540.0, gt=0.0, le=30 * 86_400.0, description="motionless this long: suspected dead whatever the pose"
     )
     lying_ratio: float = Field(
         default=0.5, gt=0.0, le=2.0, description="h/w below this x walking reference = lying (oblique view)"
@@ -129,6 +150,13 @@ class HealthConfig(BaseModel):
     spot_min_iou: float = Field(
         default=0.5, ge=0.0, le=1.0, description="a box continues a spot only if it overlaps its box this much"
     )
+    spot_min_similarity: float | None = Field(
+        default=0.5,
+        ge=-1.0,
+        le=1.0,
+        description="an embedded box continues a spot only if its re-ID embedding is at least this similar "
+        "(cosine) to the spot's running appearance (None: appearance is not checked)",
+    )
     still_gap_s: float = Field(
         default=60.0, ge=0.0, le=3600.0, description="unobserved gaps up to this long count as still time"
     )
@@ -140,6 +168,13 @@ class HealthConfig(BaseModel):
     )
     dead_revive_bl: float = Field(
         default=1.0, gt=0.0, le=100.0, description="a suspected-dead bird seen this far (BL) from where it lay: alive"
+    )
+    border_px: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=1e4,
+        description="boxes this close to the frame border are partial views: their pose is unknown, and a still "
+        "spot seen mostly in partial views is flagged dead only once a sure identity says it is a bird",
     )
     mortality_unseen_days: float = Field(default=2.0, gt=0.0, le=365.0)
     huddle_every_s: float = Field(default=5.0, ge=0.0, le=3600.0, description="period of the huddling measurement")
@@ -242,6 +277,9 @@ class _Spot:
     track_id: int = -1
     last_frame: int = -1
     bird_ids: dict[str, int] = field(default_factory=dict)
+    partial_views: int = 0  # sightings cut by the frame border
+    appearance: np.ndarray | None = None  # running mean of the re-ID embeddings seen here (unit vector)
+    sure_identity: bool = False  # some sighting held a registered bird id at identity_confidence >= 0.5
     sick_alerted: bool = False
     dead_alerted: bool = False
     dead_key: str | None = None  # the subject (bird id or track) this spot flagged suspected dead
@@ -283,6 +321,7 @@ class _Subject:
     status: dict[str, float] = field(default_factory=dict)  # flag -> ts it was last true
     dead_since: float | None = None  # sticky suspected_dead: set when flagged, cleared when seen moving
     dead_pos: np.ndarray | None = None  # where it lay (this camera's pixels)
+    dead_track: int | None = None  # the track that lay there when it was flagged
 
 
 class _PoseReference:
@@ -357,6 +396,12 @@ class HealthMonitor:
         wh = np.clip(dets.xyxy[:, 2:4] - dets.xyxy[:, 0:2], 1e-3, None)
         centres = dets.center_xy.astype(np.float64)
         n = len(dets)
+        # A box cut by the frame border shows part of something: its shape says nothing about the pose.
+        cut = (
+            ~inside_frame(dets.xyxy, dets.frame_size_wh, cfg.border_px)
+            if dets.frame_size_wh is not None and cfg.border_px > 0
+            else np.zeros(n, bool)
+        )
         lying: list[bool | None] = [None] * n
         lengths = np.maximum(wh[:, 0], wh[:, 1]).astype(np.float64)
         subjects: list[_Subject | None] = [None] * n
@@ -389,13 +434,14 @@ class HealthMonitor:
             band = self._band(float(c[1]), dets)
             ref = self._ref.reference(band)
             if math.hypot(st.pos[0] - st.anchor[0], st.pos[1] - st.anchor[1]) / body > cfg.motion_threshold_bl:
-                # Walking: a sample of what a standing bird looks like here.
+                # Walking: a sample of what a standing bird looks like here (whole views only).
                 st.anchor = st.pos.copy()
-                self._ref.add(band, size, ratio)
-                if ref is not None:
-                    st.size_factor += 0.2 * (size / ref[0] - st.size_factor)
-                    st.size_samples += 1
-            if ref is not None:
+                if not cut[i]:
+                    self._ref.add(band, size, ratio)
+                    if ref is not None:
+                        st.size_factor += 0.2 * (size / ref[0] - st.size_factor)
+                        st.size_samples += 1
+            if ref is not None and not cut[i]:
                 factor = st.size_factor if st.size_samples >= 3 else 1.0
                 lying[i] = ratio < cfg.lying_ratio * ref[1] or (size / (ref[0] * factor)) ** 2 > cfg.lying_area
             st.last_ts = ts
@@ -412,8 +458,11 @@ class HealthMonitor:
             subj.last_seen = ts
             if subj.dead_since is not None and subj.dead_pos is not None:
                 away = math.hypot(st.pos[0] - subj.dead_pos[0], st.pos[1] - subj.dead_pos[1]) / body
-                if away > cfg.dead_revive_bl:
-                    subj.dead_since = subj.dead_pos = None
+                # Seen walking: the very track that lay there, or the bird surely identified elsewhere. A
+                # guessed id (a look-alike's) on a live bird elsewhere says nothing about the carcass.
+                sure = not st.bird_id or st.identity_confidence >= 0.5 or tid == subj.dead_track
+                if away > cfg.dead_revive_bl and sure:
+                    subj.dead_since = subj.dead_pos = subj.dead_track = None
             subj.identity_confidence = idc if bird_id else 0.0
             subj.lengths.append(max(w, h))
             if observed and dt > 0:
@@ -422,7 +471,7 @@ class HealthMonitor:
                 b[1] += dt
                 if cfg.lethargic_max_gap_s is None or dt <= cfg.lethargic_max_gap_s:
                     b[2] += dt
-        new_alerts.extend(self._update_spots(dets, centres, lengths, lying, subjects, ts))
+        new_alerts.extend(self._update_spots(dets, centres, lengths, lying, cut, subjects, ts))
         self._frame_no += 1
         self._end_missing(present, ts)
         if ts - self._last_huddle_ts >= cfg.huddle_every_s and len(dets) >= 3:
@@ -437,6 +486,7 @@ class HealthMonitor:
         centres: np.ndarray,
         lengths: np.ndarray,
         lying: list[bool | None],
+        cut: np.ndarray,
         subjects: list[_Subject | None],
         ts: float,
     ) -> list[dict[str, Any]]:
@@ -446,6 +496,12 @@ class HealthMonitor:
         assert dets.track_id is not None
         rows = [i for i in range(len(dets)) if dets.track_id[i] >= 0]
         spots = self._spots
+        emb = dets.embedding
+        embedded = np.zeros(len(dets), bool)
+        if emb is not None and len(dets):
+            norms = np.linalg.norm(emb, axis=1)
+            embedded = norms > 0.5  # rows of zeros: not embedded on this frame
+            emb = emb / np.maximum(norms, 1e-12)[:, None]
         matched_det: dict[int, _Spot] = {}
         if rows and spots:
             anchors = np.stack([sp.anchor for sp in spots])
@@ -483,6 +539,15 @@ class HealthMonitor:
                     bool,
                 )
                 cand, same = cand[~clash], same[~clash]
+            # Same place, same shape, and the same look: birds that sit at one favourite corner in turn
+            # (filmed 40 minutes apart, none of them identified) are different birds, not one still one.
+            if cfg.spot_min_similarity is not None and emb is not None and embedded.any() and len(cand):
+                other = np.zeros(len(cand), bool)
+                for j, (r, k) in enumerate(cand):
+                    look = spots[int(k)].appearance
+                    i = rows[int(r)]
+                    other[j] = bool(embedded[i]) and look is not None and float(emb[i] @ look) < cfg.spot_min_similarity
+                cand, same = cand[~other], same[~other]
             # A box prefers the spot its own track held on the previous frame, then the nearest.
             key = d[cand[:, 0], cand[:, 1]] - same * cfg.motion_threshold_bl
             used_spot: set[int] = set()
@@ -521,6 +586,14 @@ class HealthMonitor:
             bid = str(dets.bird_id[i]) if dets.bird_id is not None else ""
             if bid:
                 sp.bird_ids[bid] = sp.bird_ids.get(bid, 0) + 1
+                if dets.identity_confidence is not None and dets.identity_confidence[i] >= 0.5:
+                    sp.sure_identity = True
+            sp.partial_views += int(cut[i])
+            if embedded[i]:
+                assert emb is not None
+                e = emb[i].astype(np.float64)
+                a = e if sp.appearance is None else 0.7 * sp.appearance + 0.3 * e
+                sp.appearance = a / max(float(np.linalg.norm(a)), 1e-12)
             alerts.extend(self._check(sp, subjects[i], ts))
         # Forget spots the bird walked away from; keep long-still ones through gaps (night, occlusion).
         keep = []
@@ -562,7 +635,7 @@ class HealthMonitor:
         for flag, t in anon.status.items():
             subj.status[flag] = max(t, subj.status.get(flag, t))
         if anon.dead_since is not None and (subj.dead_since is None or anon.dead_since < subj.dead_since):
-            subj.dead_since, subj.dead_pos = anon.dead_since, anon.dead_pos
+            subj.dead_since, subj.dead_pos, subj.dead_track = anon.dead_since, anon.dead_pos, anon.dead_track
 
     def _band(self, cy: float, dets: Detections) -> int:
         if dets.frame_size_wh is not None:
@@ -582,10 +655,26 @@ class HealthMonitor:
         first = self._subjects.get(sp.dead_key) if sp.dead_key is not None else None
         return first if first is not None and first.dead_since is not None else None
 
+    def _carcass_at(self, sp: _Spot) -> _Subject | None:
+        """A bird still suspected dead that lay where this spot is (a new spot over the same carcass, after
+        night or a long occlusion, that the registry now calls by another id, or enrolled as a new bird)."""
+        body = max(1.0, sp.length_px)
+        for other in self._subjects.values():
+            if other.dead_since is not None and other.dead_pos is not None:
+                away = math.hypot(sp.anchor[0] - other.dead_pos[0], sp.anchor[1] - other.dead_pos[1]) / body
+                if away <= self.config.dead_revive_bl:
+                    return other
+        return None
+
     def _check(self, sp: _Spot, subj: _Subject | None, ts: float) -> list[dict[str, Any]]:
         cfg = self.config
         out: list[dict[str, Any]] = []
         if sp.still_s <= 0:
+            return out
+        if 2 * sp.partial_views > sp.n_sizes and not sp.sure_identity:
+            # Mostly seen cut by the frame border and never surely identified: its pose is unknowable and
+            # it is as likely a fixture at the edge of the view that the detector believes in (a feeder's
+            # top, there from the first frame, day after day) as a bird, so it is not judged.
             return out
         lying_share = sp.lying_s / sp.posed_s if sp.posed_s > 0 else 0.0
         posed = sp.posed_s >= 0.5 * sp.still_s
@@ -594,13 +683,17 @@ class HealthMonitor:
             sp.still_s >= cfg.dead_after_s and ((posed and lying_share >= cfg.lying_fraction) or frozen)
         ) or sp.still_s >= cfg.dead_still_after_s
         if dead:
-            carcass = self._carcass(sp)
+            carcass = self._carcass(sp) or self._carcass_at(sp)
+            if carcass is not None:
+                sp.dead_key = carcass.key
             # A carcass already flagged under another id is not flagged again under this one: a lying
-            # bird is re-identified poorly, and one death must not become two birds suspected dead.
-            if subj is not None and (carcass is None or carcass is subj):
+            # bird is re-identified poorly, and one death must not become two birds suspected dead. Nor
+            # is the carcass of a bird whose history was dropped (unseen under its id for retention_s).
+            forgotten = sp.dead_key is not None and sp.dead_key not in self._subjects
+            if subj is not None and (carcass is subj or (carcass is None and not forgotten)):
                 subj.status["suspected_dead"] = ts
                 if subj.dead_since is None:
-                    subj.dead_since, subj.dead_pos = ts, sp.anchor.copy()
+                    subj.dead_since, subj.dead_pos, subj.dead_track = ts, sp.anchor.copy(), sp.track_id
                 sp.dead_key = subj.key
             if not sp.dead_alerted:
                 sp.dead_alerted = True

@@ -24,7 +24,8 @@ class Flock:
         self.t = 1_772_323_200.0
 
     def frame(self, extra: list[tuple[Any, ...]]) -> Detections:
-        """extra: (track_id, cx, cy, w, h[, bird number]) of scripted birds (bird number: track id)."""
+        """extra: (track_id, cx, cy, w, h[, bird number[, identity confidence]]) of scripted birds (bird
+        number: track id; 0: no bird id; identity confidence: 0.9)."""
         self.pos += self.rng.normal(0, 30.0, self.pos.shape)  # walkers move ~1 BL per frame
         self.pos = 60 + np.abs((self.pos - 60) % 1360 - 680)  # reflect at the pen walls (60..740)
         rows = [(i + 1, x, y, W, H) for i, (x, y) in enumerate(self.pos)] + extra
@@ -34,13 +35,17 @@ class Flock:
             confidence=np.full(len(rows), 0.9, np.float32),
             class_id=np.zeros(len(rows), np.int64),
             track_id=np.array([r[0] for r in rows], np.int64),
-            bird_id=np.array([f"bird-{r[5] if len(r) > 5 else r[0]:06d}" for r in rows], dtype=object),
-            identity_confidence=np.full(len(rows), 0.9, np.float32),
+            bird_id=np.array([_bird(r[5] if len(r) > 5 else r[0]) for r in rows], dtype=object),
+            identity_confidence=np.array([r[6] if len(r) > 6 else 0.9 for r in rows], np.float32),
             timestamp=self.t,
             frame_size_wh=(1000, 800),
         )
         self.t += self.dt
         return d
+
+
+def _bird(number: int) -> str:
+    return f"bird-{number:06d}" if number else ""
 
 
 def run(mon: HealthMonitor, flock: Flock, n: int, extra: object) -> list[dict[str, object]]:
@@ -285,8 +290,9 @@ def test_lethargic_needs_minutes_of_continuous_observation_not_bursts() -> None:
         # Sits in one place, shifting a little (not dead): no walking at all.
         return [(400, 850.0, 300.0, 42.0 * rng.uniform(0.8, 1.2), 40.0 * rng.uniform(0.8, 1.2))]
 
-    # Watched continuously for 12 minutes (a frame every 5 s): lethargic.
-    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    # Watched continuously for 12 minutes (a frame every 5 s): lethargic. (With the default 9-minute
+    # pose-free dead threshold a bird this still is suspected dead first; this test is about lethargy.)
+    mon = HealthMonitor(HealthConfig(dead_still_after_s=900.0), camera_id="cam0")
     flock = Flock(dt=5.0, seed=5)
     t0 = flock.t
     run(mon, flock, 144, resting)
@@ -319,3 +325,104 @@ def test_lethargic_needs_minutes_of_continuous_observation_not_bursts() -> None:
     gated = bursts(cfg.model_copy(update={"lethargic_max_gap_s": 30.0}))
     assert gated.observed_s > 600.0  # the bridged gaps still count for activity
     assert gated.health == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("who", "jitter", "alerted"),
+    [
+        ((0, 0.0), 0.2, False),  # never identified, box changing shape: a fixture or a resting bird
+        ((45, 0.05), 0.2, False),  # a guessed id (look-alike at low confidence) says nothing
+        ((45, 0.9), 0.2, True),  # surely a registered bird: a carcass at the edge of the view is flagged
+        ((0, 0.0), 0.0, False),  # anonymous, box frozen: a fixture the detector is sure of, or a carcass
+    ],
+)
+def test_a_still_box_cut_by_the_frame_edge_is_judged_only_when_surely_a_bird(
+    who: tuple[int, float], jitter: float, alerted: bool
+) -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=7)
+    rng = np.random.default_rng(1)
+    n = int(HealthConfig().dead_still_after_s // 5.0) + 20  # longer than any dead threshold
+
+    def cut_by_top_edge(k: int) -> list[tuple[Any, ...]]:
+        w, h = 30.0 * rng.uniform(1 - jitter, 1 + jitter), 12.0 * rng.uniform(1 - jitter, 1 + jitter)
+        return [(300, 500.0, h / 2, w, h, *who)]  # box from y = 0: cut by the top edge
+
+    alerts = run(mon, flock, n, cut_by_top_edge)
+    assert bool([a for a in alerts if a["kind"] in ("suspected_dead", "suspected_sick")]) is alerted
+
+
+def test_an_anonymous_carcass_in_full_view_is_still_flagged() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=8)
+    alerts = run(mon, flock, 150, [(300, 850.0, 400.0, 62.0, 20.0, 0)])
+    assert [a["kind"] for a in alerts] == ["suspected_dead"]
+    assert alerts[0]["bird_id"] is None
+
+
+@pytest.mark.parametrize(("turns", "alerted"), [(False, True), (True, False)])
+def test_birds_taking_turns_at_a_corner_are_told_apart_by_appearance(turns: bool, alerted: bool) -> None:
+    """One anonymous box at one place, same shape, for 20 minutes: a carcass when it always looks the
+    same; three different birds sitting there in turn when its re-ID embedding keeps changing."""
+    rng = np.random.default_rng(2)
+    looks = np.linalg.qr(rng.normal(size=(16, 3)))[0].T  # three orthogonal unit vectors: three birds
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    alerts: list[dict[str, Any]] = []
+    for k in range(240):  # a frame every 5 s
+        look = looks[(k // 20) % 3] if turns else looks[0]
+        e = look + rng.normal(0, 0.05, 16)
+        d = Detections(
+            xyxy=np.array([[400.0, 300.0, 462.0, 320.0]], np.float32),
+            confidence=np.array([0.8], np.float32),
+            class_id=np.zeros(1, np.int64),
+            track_id=np.array([1 + k // 20], np.int64),  # a new track every burst of sightings
+            bird_id=np.array([""], dtype=object),
+            identity_confidence=np.zeros(1, np.float32),
+            embedding=(e / np.linalg.norm(e)).astype(np.float32)[None, :],
+            timestamp=1_772_323_200.0 + 5.0 * k,
+            frame_size_wh=(1000, 800),
+        )
+        alerts.extend(mon.observe(d))
+    assert bool([a for a in alerts if a["kind"] == "suspected_dead"]) is alerted
+
+
+def test_a_carcass_back_after_the_spot_was_forgotten_under_a_new_id_is_one_death() -> None:
+    cfg = HealthConfig(spot_memory_s=600.0)
+    mon = HealthMonitor(cfg, camera_id="cam0")
+    flock = Flock(dt=5.0, seed=11)
+    t0 = flock.t
+    run(mon, flock, 120, [(100, 850.0, 400.0, 62.0, 20.0)])  # flagged as bird 100
+    run(mon, flock, int(2 * cfg.spot_memory_s / 5.0), [])  # hidden behind other birds: the spot is forgotten
+    assert not [sp for sp in mon._spots if sp.dead_key]
+    # Filmed again: the same carcass, which the registry now enrols as a new bird 777.
+    run(mon, flock, 120, [(300, 850.5, 400.0, 62.0, 20.0, 777)])
+    flags = {b.bird_id: b.health for b in mon.window(t0, flock.t)["birds"]}
+    assert flags["bird-000100"] == ["suspected_dead"]
+    assert flags["bird-000777"] != ["suspected_dead"]
+
+
+@pytest.mark.parametrize(("confidence", "revived"), [(0.2, False), (0.9, True)])
+def test_a_guessed_id_walking_elsewhere_does_not_revive_a_carcass(confidence: float, revived: bool) -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=12)
+    t0 = flock.t
+    run(mon, flock, 120, [(100, 850.0, 400.0, 62.0, 20.0)])  # flagged as bird 100
+    assert {b.bird_id: b.health for b in mon.window(t0, flock.t)["birds"]}["bird-000100"] == ["suspected_dead"]
+    # Another track, given bird 100's id by the registry (a guess, or a sure match), walks elsewhere
+    # while the carcass lies on unseen.
+    t1 = flock.t
+    run(mon, flock, 30, lambda k: [(500, 300.0 + 10.0 * k, 600.0, W, H, 100, confidence)])
+    flags = {b.bird_id: b.health for b in mon.window(t1, flock.t)["birds"]}
+    assert (flags["bird-000100"] != ["suspected_dead"]) is revived
+
+
+def test_a_carcass_whose_first_id_was_dropped_is_not_flagged_again_under_the_next() -> None:
+    mon = HealthMonitor(HealthConfig(retention_s=900.0), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=13)
+    run(mon, flock, 120, [(100, 850.0, 400.0, 62.0, 20.0)])  # flagged as bird 100
+    t1 = flock.t
+    # The same carcass, now called bird 777, for longer than bird 100's history is kept.
+    run(mon, flock, 300, [(300, 850.0, 400.0, 62.0, 20.0, 777)])
+    assert "bird-000100" not in mon._subjects
+    flags = {b.bird_id: b.health for b in mon.window(t1, flock.t)["birds"]}
+    assert flags["bird-000777"] != ["suspected_dead"]
