@@ -253,9 +253,9 @@ NEW_TRACK_MARGIN = 0.1
 class DetectorCalibration:
     """Confidence thresholds that depend on the detector, not on the farm.
 
-    A detector's scores are only meaningful relative to that detector: the shipped YOLO11n peaks in F1
-    at conf ~0.27 (~0.19 at night), so a tracker that only trusts boxes >= 0.5 and starts tracks at 0.6
-    sees a fraction of the birds. The rule, from the model card's `conf_at_max_f1` (c):
+    A detector's scores are only meaningful relative to that detector: an early shipped YOLO11n peaked in
+    F1 at conf ~0.27 (~0.19 at night; today's card says 0.40), so a tracker that only trusts boxes >= 0.5
+    and starts tracks at 0.6 sees a fraction of the birds. The rule, from the model card's `conf_at_max_f1` (c):
 
     - tracker `high_thresh` = c: boxes at the best-F1 operating point are the "sure" ones that feed
       stage 1 (ultralytics' ByteTrack default, 0.25, is that point for a typical COCO model);
