@@ -70,8 +70,8 @@ bird walked away, except long-still ones, which are remembered for `spot_memory_
   `dead_revive_bl` body lengths from where it was flagged (a resting bird wrongly flagged walks away; a
   detector's jitter on a carcass never adds up to a body length), seen as the very track that lay
   there or under a sure identity (identity_confidence >= 0.5): a look-alike given the dead bird's id as
-  a guess, walking elsewhere, says nothing about the carcass (in the burst demo such guesses had
-  "revived" the dead bird, and the same carcass was then flagged again under a second id). A tracker
+  a guess, walking elsewhere, says nothing about the carcass (where ids are mostly guesses, as in the
+  burst demo, it would clear a death that the carcass then raises again under a second id). A tracker
   swap that surely gives a live neighbour the dead bird's id can still clear it; the dead spot is still
   watched and flags again whoever holds it once no id flagged there is still dead (a carcass
   re-identified under a second id is one death, not two). A new spot where a bird still suspected dead
