@@ -37,7 +37,7 @@ bird walked away, except long-still ones, which are remembered for `spot_memory_
   judged sick or dead until some sighting of it holds a sure identity (a registered bird id at
   identity_confidence >= 0.5). On the demo farm the detector believes in the top of a feeder cut by the
   image's top edge (confidence 0.45-0.65, never moving, its box as frozen as a carcass's once the
-  detector got sure of it), which raised a suspected-dead bird out of a fixture every day. The price: a
+  detector got sure of it), which raised suspected-dead birds out of a fixture. The price: a
   carcass at the very edge of one camera's view, in a flock too uniform for a sure identity, is left to
   a camera that sees it whole (on the demo farm the other camera does) or to the unseen-for-days
   mortality rule;
