@@ -38,7 +38,7 @@ def recall_by_health_state(
     `every`-th annotated frame."""
     import cv2
 
-    from vision.cli import _frame_times, _gt_by_frame, _load_birds
+    from vision.cli import frame_times, gt_by_frame, load_birds
     from vision.detector import OnnxDetector
     from vision.geometry import box_iou_batch
 
@@ -52,9 +52,9 @@ def recall_by_health_state(
     for seq in seq_dirs:
         if not (seq / "img1").is_dir():
             raise FileNotFoundError(f"{seq}: no img1/ frames (write the sequence with images)")
-        health = {int(b["bird_id"]): b.get("health", []) for b in _load_birds(seq)}
-        gt = _gt_by_frame(seq)
-        times = _frame_times(seq)
+        health = {int(b["bird_id"]): b.get("health", []) for b in load_birds(seq)}
+        gt = gt_by_frame(seq)
+        times = frame_times(seq)
         plan.append((seq, health, gt, times, sorted(gt)[::every]))
     n_all = sum(len(p[4]) for p in plan)
     done = 0

@@ -31,7 +31,7 @@ def _open_source(source: str, fps: float | None) -> tuple[Iterator[tuple[int, An
 
         info = read_seqinfo(path)
         rate = fps or float(info["frame_rate"])
-        times = _frame_times(path)
+        times = frame_times(path)
 
         def gen_dir() -> Iterator[tuple[int, Any, float]]:
             for k, (frame_no, img) in enumerate(iter_sequence_frames(path)):
@@ -68,7 +68,7 @@ def _open_source(source: str, fps: float | None) -> tuple[Iterator[tuple[int, An
     return gen(), (None if live else total), rate
 
 
-def _frame_times(seq_dir: Path) -> dict[int, float]:
+def frame_times(seq_dir: Path) -> dict[int, float]:
     """1-based MOT frame -> timestamp (epoch seconds) from the generator's frames.csv, if present."""
     p = seq_dir / "frames.csv"
     if not p.is_file():
@@ -226,7 +226,7 @@ def track_command(
 
 
 # ---------------------------------------------------------------------------------------------- eval count
-def _load_birds(seq_dir: Path) -> list[dict[str, Any]]:
+def load_birds(seq_dir: Path) -> list[dict[str, Any]]:
     for cand in (seq_dir / "birds.json", seq_dir.parent / "birds.json"):
         if cand.is_file():
             data = json.loads(cand.read_text())
@@ -237,7 +237,7 @@ def _load_birds(seq_dir: Path) -> list[dict[str, Any]]:
     raise FileNotFoundError(f"{seq_dir}: no birds.json (looked in the sequence dir and its parent)")
 
 
-def _gt_by_frame(seq_dir: Path) -> dict[int, tuple[Any, Any]]:
+def gt_by_frame(seq_dir: Path) -> dict[int, tuple[Any, Any]]:
     """1-based frame -> (xyxy float32 (N, 4), ids (N,)) of the sequence's gt.txt."""
     import numpy as np
 
@@ -369,7 +369,7 @@ def evaluate_count_farm(
     from vision.pipeline import combine_summaries
 
     infos = [read_seqinfo(d) for d in seq_dirs]
-    birds = _load_birds(seq_dirs[0])
+    birds = load_birds(seq_dirs[0])
     meta_path = seq_dirs[0] / "birds.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     sha = None
@@ -398,7 +398,7 @@ def evaluate_count_farm(
             oracle_uniform_sim=oracle_uniform_sim,
             imgsz=imgsz,
         )
-        cams.append((d, pipe, oracle, _frame_times(d), _gt_by_frame(d), iter_sequence_frames(d)))
+        cams.append((d, pipe, oracle, frame_times(d), gt_by_frame(d), iter_sequence_frames(d)))
     rate = float(infos[0]["frame_rate"])
     n_frames = min(int(i["seq_length"]) for i in infos)
     if max_frames is not None:
@@ -418,7 +418,7 @@ def evaluate_count_farm(
         )
     prev_ts: list[float | None] = [None] * len(cams)
     for k in steps:
-        for ci, (_d, pipe, oracle, times, gt_by_frame, frames) in enumerate(cams):
+        for ci, (_d, pipe, oracle, times, gt_frames, frames) in enumerate(cams):
             try:
                 frame_no, img = next(frames)
             except StopIteration:
@@ -426,7 +426,7 @@ def evaluate_count_farm(
             ts = times.get(frame_no, k / rate)
             if math.isnan(start_s):
                 start_s = times.get(1, ts)
-            g_xyxy, g_ids = gt_by_frame.get(frame_no, (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
+            g_xyxy, g_ids = gt_frames.get(frame_no, (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
             oracle.set_frame(g_xyxy, g_ids)
             for gid in g_ids:
                 gt_seen.add(int(gid))
