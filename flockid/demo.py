@@ -8,6 +8,7 @@ localhost), and the lender's view of it is printed, charted and left browsable o
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,19 @@ def _stage(message: str) -> None:
     stderr.print(f"[bold green]▶[/] {message}")
 
 
+def footage_end(now: datetime) -> datetime:
+    """The last UTC midnight at or before `now`: the demo's footage ends there. Reports are recent but
+    never future-dated (the API refuses those), and the footage's hours of day (light, night, feeding)
+    are the same whenever the demo runs, so a seed always gives the same figures (aligned to the 6-hour
+    report window instead, the same seed gave 33 or 35 birds depending on the hour it was run)."""
+    day = 86400.0
+    return datetime.fromtimestamp((now.timestamp() // day) * day, timezone.utc)
+
+
 def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, detector: str) -> dict[str, Any]:
     import shutil
     import time
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from datasets.synth import HealthEvent
     from flockid.console import progress
@@ -86,11 +96,8 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
     for stale in ("flockid.db", "flockid.db-wal", "flockid.db-shm"):
         (out / stale).unlink(missing_ok=True)
 
-    # The footage ends at the last full report window before now, so reports are recent but never
-    # future-dated (the API refuses those).
     plan = BurstPlan(days=float(days))
-    now = datetime.now(timezone.utc)
-    end = datetime.fromtimestamp((now.timestamp() // plan.window_s) * plan.window_s, timezone.utc)
+    end = footage_end(datetime.now(timezone.utc))
     epoch0 = (end - timedelta(days=days)).timestamp()
     times = plan.times_s()
     n_birds = 24

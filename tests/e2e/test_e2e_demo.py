@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 
 def test_demo_command_end_to_end(tmp_path: Path) -> None:
@@ -38,3 +39,19 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
         assert cap.get(cv2.CAP_PROP_FRAME_COUNT) >= 100
     finally:
         cap.release()
+
+
+@pytest.mark.parametrize(
+    "now",
+    ["2026-12-07T00:00:00+00:00", "2026-12-07T00:20:00+00:00", "2026-12-07T05:59:59+00:00",
+     "2026-12-07T13:00:00+00:00", "2026-12-07T23:59:59.999+00:00", "2026-12-07T01:00:00+01:00"],
+)
+def test_demo_footage_ends_at_the_same_hour_whenever_it_runs(now: str) -> None:
+    """The footage's hours of day must not depend on when the demo runs: a seed gives one set of figures."""
+    from datetime import datetime, timezone
+
+    from flockid.demo import footage_end
+
+    end = footage_end(datetime.fromisoformat(now))
+    expected = datetime(2026, 12, 7, tzinfo=timezone.utc)
+    assert end == expected and end <= datetime.fromisoformat(now)
