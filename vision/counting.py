@@ -54,6 +54,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.detections import Detections
+from vision.identity.config import SURE_IDENTITY
 
 
 class CountingConfig(BaseModel):
@@ -208,7 +209,7 @@ class HeadcountCounter:
             bid = str(dets.bird_id[i]) if dets.bird_id is not None else ""
             # Sure = held with confidence >= 0.5; an id given to a look-alike on an ambiguous match
             # (confidence < 0.5) may belong to another bird.
-            sure = dets.identity_confidence is None or float(dets.identity_confidence[i]) >= 0.5
+            sure = dets.identity_confidence is None or float(dets.identity_confidence[i]) >= SURE_IDENTITY
             if tid >= 0:
                 span = self._tracks.get(tid)
                 if span is None:

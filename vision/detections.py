@@ -17,6 +17,7 @@ FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
 NO_TRACK = -1  # track_id of a box no tracker has claimed yet
+EMBEDDED_MIN_NORM = 0.5  # embeddings are unit vectors: a row shorter than this was not embedded
 
 
 def _as(arr: Any, dtype: Any, name: str) -> np.ndarray:
@@ -128,6 +129,13 @@ class Detections:
     @property
     def center_xy(self) -> FloatArray:
         return ((self.xyxy[:, 0:2] + self.xyxy[:, 2:4]) / 2).astype(np.float32)
+
+    @property
+    def embedded(self) -> npt.NDArray[np.bool_]:
+        """(N,) rows that carry an embedding on this frame (rows of zeros, or garbage, were not embedded)."""
+        if self.embedding is None or not len(self):
+            return np.zeros(len(self), bool)
+        return np.asarray(np.linalg.norm(self.embedding, axis=1) > EMBEDDED_MIN_NORM)
 
     def with_meta(self, **meta: Any) -> Detections:
         return replace(self, **meta)

@@ -102,6 +102,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vision.calibration import CalibrationConfig, weight_band
 from vision.detections import Detections
 from vision.geometry import box_iou_batch, inside_frame
+from vision.identity.config import SURE_IDENTITY
 
 if TYPE_CHECKING:
     from vision.wire import BirdSummary
@@ -460,7 +461,7 @@ class HealthMonitor:
                 away = math.hypot(st.pos[0] - subj.dead_pos[0], st.pos[1] - subj.dead_pos[1]) / body
                 # Seen walking: the very track that lay there, or the bird surely identified elsewhere. A
                 # guessed id (a look-alike's) on a live bird elsewhere says nothing about the carcass.
-                sure = not st.bird_id or st.identity_confidence >= 0.5 or tid == subj.dead_track
+                sure = not st.bird_id or st.identity_confidence >= SURE_IDENTITY or tid == subj.dead_track
                 if away > cfg.dead_revive_bl and sure:
                     subj.dead_since = subj.dead_pos = subj.dead_track = None
             subj.identity_confidence = idc if bird_id else 0.0
@@ -496,12 +497,10 @@ class HealthMonitor:
         assert dets.track_id is not None
         rows = [i for i in range(len(dets)) if dets.track_id[i] >= 0]
         spots = self._spots
+        embedded = dets.embedded
         emb = dets.embedding
-        embedded = np.zeros(len(dets), bool)
-        if emb is not None and len(dets):
-            norms = np.linalg.norm(emb, axis=1)
-            embedded = norms > 0.5  # rows of zeros: not embedded on this frame
-            emb = emb / np.maximum(norms, 1e-12)[:, None]
+        if emb is not None and embedded.any():
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1), 1e-12)[:, None]
         matched_det: dict[int, _Spot] = {}
         if rows and spots:
             anchors = np.stack([sp.anchor for sp in spots])
@@ -532,7 +531,7 @@ class HealthMonitor:
                         bool(sb)
                         and not dead
                         and bool(dets.bird_id[i])
-                        and dets.identity_confidence[i] >= 0.5
+                        and dets.identity_confidence[i] >= SURE_IDENTITY
                         and str(dets.bird_id[i]) != sb
                         for sb, dead, i in zip(spot_bird, carcass, det_rows, strict=True)
                     ],
@@ -586,7 +585,7 @@ class HealthMonitor:
             bid = str(dets.bird_id[i]) if dets.bird_id is not None else ""
             if bid:
                 sp.bird_ids[bid] = sp.bird_ids.get(bid, 0) + 1
-                if dets.identity_confidence is not None and dets.identity_confidence[i] >= 0.5:
+                if dets.identity_confidence is not None and dets.identity_confidence[i] >= SURE_IDENTITY:
                     sp.sure_identity = True
             sp.partial_views += int(cut[i])
             if embedded[i]:

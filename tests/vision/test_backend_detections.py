@@ -58,3 +58,14 @@ def test_merge_keeps_rows_and_optional_fields() -> None:
     m2 = Detections.merge([a.with_meta(embedding=np.ones((2, 2))), b.with_meta(embedding=np.ones((3, 2)))])
     assert m2.embedding is not None and m2.embedding.shape == (5, 2)
     assert len(Detections.merge([])) == 0
+
+
+def test_embedded_marks_the_rows_that_carry_a_vector() -> None:
+    xyxy = np.array([[0, 0, 10, 10]] * 3, np.float32)
+    conf, cls = np.ones(3, np.float32), np.zeros(3, np.int64)
+    emb = np.zeros((3, 4), np.float32)
+    emb[0, 1] = 1.0  # a unit vector; row 1 all zeros; row 2 near zero (garbage)
+    emb[2, 0] = 0.1
+    assert Detections(xyxy=xyxy, confidence=conf, class_id=cls, embedding=emb).embedded.tolist() == [True, False, False]
+    assert Detections(xyxy=xyxy, confidence=conf, class_id=cls).embedded.tolist() == [False, False, False]
+    assert Detections.empty().embedded.shape == (0,)

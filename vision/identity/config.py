@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# identity_confidence at or above this: the registry's match passed its thresholds (a sure identity);
+# below it, the id is a guess among look-alikes (`assign_ambiguous`) and may belong to another bird.
+SURE_IDENTITY = 0.5
+
 
 class IdentityConfig(BaseModel):
     """Thresholds are cosine similarities of L2-normalised embeddings (1 = identical).

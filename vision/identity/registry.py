@@ -49,8 +49,6 @@ from vision.geometry import box_area, inside_frame
 from vision.identity.config import IdentityConfig
 from vision.identity.store import BirdRecord, load_registry, save_registry
 
-_EMB_MIN_NORM = 0.5  # rows of zeros (or garbage) mean "not embedded this frame"
-
 
 def _normalise(v: np.ndarray) -> np.ndarray:
     n = math.sqrt(float(v @ v))
@@ -352,11 +350,9 @@ class IdentityRegistry:
             assert dets.track_id is not None  # Detections.__post_init__ always sets it
             tids = dets.track_id
             emb = dets.embedding
-            has_emb = np.zeros(n, bool)
-            if emb is not None and n:
-                has_emb = np.linalg.norm(emb, axis=1) > _EMB_MIN_NORM
-                if has_emb.any():
-                    self._check_dim(int(emb.shape[1]))
+            has_emb = dets.embedded
+            if emb is not None and has_emb.any():
+                self._check_dim(int(emb.shape[1]))
             whole = self._whole_views(dets) if has_emb.any() else np.zeros(n, bool)
             states: list[TrackIdentity | None] = []
             for i in range(n):
