@@ -689,6 +689,11 @@ class HealthMonitor:
             # bird is re-identified poorly, and one death must not become two birds suspected dead. Nor
             # is the carcass of a bird whose history was dropped (unseen under its id for retention_s).
             forgotten = sp.dead_key is not None and sp.dead_key not in self._subjects
+            if carcass is None and subj is not None and subj.key.startswith("track-") and sp.bird_id:
+                # Judged on a track the registry has not named (footage in bursts starts a new track per
+                # burst), while earlier tracks on this very spot were named: the death is that bird's.
+                # Left on the anonymous track it would reach no report (reports list named birds only).
+                subj = self._subjects.get(sp.bird_id, subj)
             if subj is not None and (carcass is subj or (carcass is None and not forgotten)):
                 subj.status["suspected_dead"] = ts
                 if subj.dead_since is None:

@@ -426,3 +426,16 @@ def test_a_carcass_whose_first_id_was_dropped_is_not_flagged_again_under_the_nex
     assert "bird-000100" not in mon._subjects
     flags = {b.bird_id: b.health for b in mon.window(t1, flock.t)["birds"]}
     assert flags["bird-000777"] != ["suspected_dead"]
+
+
+def test_a_carcass_judged_on_an_unnamed_track_is_the_death_of_the_bird_named_on_its_spot() -> None:
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=14)
+    t0 = flock.t
+    # Five minutes on a track the registry names bird 35 (a guess), then a new track it never names.
+    run(mon, flock, 60, [(100, 850.0, 400.0, 62.0, 20.0, 35, 0.3)])
+    alerts = run(mon, flock, 90, [(300, 850.0, 400.0, 62.0, 20.0, 0)])
+    assert [(a["kind"], a["bird_id"]) for a in alerts] == [("suspected_dead", "bird-000035")]
+    birds = mon.window(t0, flock.t)["birds"]
+    dead = [b.bird_id for b in birds if b.health == ["suspected_dead"]]
+    assert dead == ["bird-000035"]
