@@ -105,6 +105,9 @@ class EdgeApp:
         self._started = False
         self._stopped = False
         self._exported: dict[str, dict[str, int]] = {}
+        # Set by a processing thread when its pipeline newly suspects a bird dead (report_on_death).
+        self._death_seen = threading.Event()
+        self._after_early = False  # the current window began at an early report
 
     # -- shared processing -----------------------------------------------------------------------
     @property
@@ -156,6 +159,8 @@ class EdgeApp:
                         w.fingerprints[slot] = (ts, h)
                         w.fingerprint_energy[slot] = fp.energy
             rt.last_image, rt.last_dets, rt.last_ts = frame.image, dets, ts
+        if self.config.report.report_on_death and _suspects_death(dets):
+            self._death_seen.set()
         now = time.monotonic()
         rt.infer_ms = ms if rt.infer_ms == 0.0 else 0.9 * rt.infer_ms + 0.1 * ms
         if rt._last_proc_mono is not None:
@@ -259,13 +264,24 @@ class EdgeApp:
             )
         return out
 
-    def _summary_fields(self, start: float, end: float) -> dict[str, Any] | None:
-        from edge.pipelines import combine
+    def early_report_due(self, now_ts: float) -> bool:
+        """A bird was newly suspected dead since the last report, and the window is old enough."""
+        return (
+            self._death_seen.is_set()
+            and self.window_start is not None
+            and now_ts - self.window_start >= self.config.report.early_min_s
+        )
 
+    def _summary_fields(self, start: float, end: float, *, cut_short: bool) -> dict[str, Any] | None:
+        from edge.pipelines import combine, window_summary
+
+        # A window cut short by an early report, and the rest of it after, count birds over one full
+        # interval back: a few minutes' look at the flock would show a false headcount drop.
+        count_from = min(start, end - self.config.report.interval_s) if cut_short else start
         pipes, sums = [], []
         for rt in self.cams.values():
             try:
-                sums.append(rt.pipeline.window_summary(start, end))
+                sums.append(window_summary(rt.pipeline, start, end, count_from))
                 pipes.append(rt.pipeline)
             except Exception:
                 log.exception("window_summary of camera %s failed", rt.camera_id)
@@ -278,10 +294,15 @@ class EdgeApp:
             log.exception("combining window summaries failed")
             return None
 
-    def close_window(self, end_ts: float, *, wall: bool) -> list[OutboxRow]:
-        """Write the flock report for [window_start, end_ts] (and a registry snapshot when due)."""
+    def close_window(self, end_ts: float, *, wall: bool, early: bool = False) -> list[OutboxRow]:
+        """Write the flock report for [window_start, end_ts] (and a registry snapshot when due).
+
+        early: a report before the window's end (a bird suspected dead); the window boundaries that
+        follow stay where they were."""
+        # Cleared first: a death judged while this report is built gets a report of its own.
+        self._death_seen.clear()
         start = self.window_start if self.window_start is not None else end_ts
-        fields = self._summary_fields(start, end_ts)
+        fields = self._summary_fields(start, end_ts, cut_short=early or self._after_early)
         cams = self._take_windows(end_ts, wall=wall)
         pressure = self.outbox.pressure()
         if pressure:
@@ -327,10 +348,13 @@ class EdgeApp:
         except Exception:
             log.exception("pruning the outbox failed")
         self.window_start = end_ts
-        self.window_end = end_ts + cfg.report.interval_s
+        self._after_early = early
+        if not early or self.window_end is None or self.window_end <= end_ts:
+            self.window_end = end_ts + cfg.report.interval_s
         self.metrics.outbox_backlog.set(self.outbox.backlog())
         self._upload_wake.set()
-        log.info("wrote %s", ", ".join(f"{r.kind} seq={r.seq}" for r in rows))
+        log.info("wrote %s%s", ", ".join(f"{r.kind} seq={r.seq}" for r in rows),
+                 " (early: a bird suspected dead)" if early else "")
         return rows
 
     def _maybe_registry_snapshot(self, now_ts: float, *, pressure: bool, force: bool = False) -> OutboxRow | None:
@@ -417,6 +441,11 @@ class EdgeApp:
                 stats.processed += 1
                 processed_since_close += 1
             last_ts = ts
+            if self.early_report_due(ts):
+                self._count(stats, self.close_window(ts, wall=False, early=True))
+                processed_since_close = 0
+                if upload:
+                    stats.uploaded += self._drain_once()
         if last_ts is not None and self.window_start is not None and processed_since_close:
             self._count(stats, self.close_window(max(last_ts, self.window_start), wall=False))
         if upload and self.uploader is not None:
@@ -573,6 +602,12 @@ class EdgeApp:
                         # e.g. the disk is full: keep the window open, the next report covers it too.
                         log.exception("writing the flock report failed; retrying at the next boundary")
                         self.window_end = self.window_end + self.config.report.interval_s
+                elif self.early_report_due(now):
+                    try:
+                        self.close_window(now, wall=True, early=True)
+                    except Exception:
+                        log.exception("writing the early report failed; the death goes in the next report")
+                        self._death_seen.clear()
                 self._refresh_gauges()
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -632,3 +667,12 @@ class EdgeApp:
 
 
 __all__ = ["CameraRuntime", "EdgeApp", "RunStats", "setup_logging"]
+
+
+def _suspects_death(dets: Any) -> bool:
+    """Whether a processed frame raised a suspected-dead alert (`extra["alerts"]` of FlockPipeline)."""
+    extra = getattr(dets, "extra", None)
+    alerts = extra.get("alerts") if isinstance(extra, dict) else None
+    if not alerts:
+        return False
+    return any(isinstance(a, dict) and a.get("kind") == "suspected_dead" for a in alerts)

@@ -88,6 +88,14 @@ class ReportConfig(_Strict):
     interval_s: float = Field(default=300.0, gt=0.0, le=86400.0)
     fingerprints_per_camera: int = Field(default=3, ge=0, le=16)
     snapshot_every_reports: int = Field(default=12, ge=0, description="annotated JPEG every N reports; 0 = never")
+    report_on_death: bool = Field(
+        default=True,
+        description="a bird newly suspected dead closes the report window at once: the lender hears of it "
+        "within seconds of the judgment, not at the end of the window",
+    )
+    early_min_s: float = Field(
+        default=30.0, ge=0.0, le=86400.0, description="an early report waits until its window is this old"
+    )
     snapshot_width: int = Field(default=320, ge=64, le=1280)
     snapshot_quality: int = Field(default=70, ge=10, le=95)
     registry_interval_s: float = Field(default=86400.0, gt=0.0)

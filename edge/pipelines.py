@@ -5,12 +5,14 @@ builds `FlockPipeline.from_defaults(...)` from the configured ONNX models. Any o
 as `fn(camera=CameraConfig, registry=<registry or None>, config=EdgeConfig)` and must return an object
 with `process(frame, *, timestamp, frame_index)`, `window_summary(start_ts, end_ts)` (whose result has
 `report_fields()`), and a `registry` attribute (the shared registry, with `snapshot()`); optional:
-`reset()` (after a camera reconnect), `model_versions()` and `combine_summaries(list)`.
+`reset()` (after a camera reconnect), `model_versions()`, `combine_summaries(list)`, and a
+`headcount_from` keyword of `window_summary` (count birds from that earlier time: see `window_summary`).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,20 @@ def build_pipelines(config: EdgeConfig) -> dict[str, Any]:
         registry = getattr(pipe, "registry", registry)
         out[cam.camera_id] = pipe
     return out
+
+
+def window_summary(pipeline: Any, start_ts: float, end_ts: float, headcount_from: float) -> Any:
+    """The pipeline's summary of [start_ts, end_ts], its headcount counted from headcount_from (<= start_ts)
+    when the window is shorter than that and the pipeline takes the keyword (older factories do not)."""
+    fn = pipeline.window_summary
+    if headcount_from < start_ts:
+        try:
+            takes = "headcount_from" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # a callable without a readable signature
+            takes = False
+        if takes:
+            return fn(start_ts, end_ts, headcount_from=headcount_from)
+    return fn(start_ts, end_ts)
 
 
 def combine(pipelines: Sequence[Any], summaries: Sequence[Any]) -> Any:

@@ -631,14 +631,24 @@ class FlockPipeline:
         chosen = [i for *_, i in sorted(urgent)] + [i for _, i in sorted(stale)]
         return np.asarray(chosen[: cfg.max_embeds_per_frame], np.int64)
 
-    def window_summary(self, start_ts: float, end_ts: float) -> WindowSummary:
-        """Headcount, per-bird health, alerts and flock signals over [start_ts, end_ts]."""
+    def window_summary(
+        self, start_ts: float, end_ts: float, *, headcount_from: float | None = None
+    ) -> WindowSummary:
+        """Headcount, per-bird health, alerts and flock signals over [start_ts, end_ts].
+
+        headcount_from (<= start_ts): count the birds seen since then instead, for a window cut short
+        (an early report): a headcount over a few minutes would miss birds a full window sees."""
         if end_ts < start_ts:
             raise ValueError(f"window_summary: end_ts ({end_ts}) is before start_ts ({start_ts})")
+        if headcount_from is not None and headcount_from > start_ts:
+            raise ValueError(f"window_summary: headcount_from ({headcount_from}) is after start_ts ({start_ts})")
         with self._lock:
             infos = {b.bird_id: b for b in self.registry.birds()}
             hc = self.counter.estimate(
-                start_ts, end_ts, birds=infos, lookalikes=self.registry.lookalikes(self.config.counting.lookalike_sim)
+                start_ts if headcount_from is None else headcount_from,
+                end_ts,
+                birds=infos,
+                lookalikes=self.registry.lookalikes(self.config.counting.lookalike_sim),
             )
             h = self.health.window(start_ts, end_ts)
             cutoff = end_ts - self.config.health.mortality_unseen_days * 86_400.0

@@ -89,7 +89,10 @@ class FarmFactory:
         self.count = 0
 
     def __call__(self, *, lender: str, seed: int, appearance_seed: int | None = None, days_back: float = 3.0,
-                 plan: BurstPlan = PLAN, principal_fraction: float = 0.6, **world: Any) -> Farm:
+                 plan: BurstPlan = PLAN, principal_fraction: float = 0.6,
+                 pipeline_options: dict[str, Any] | None = None, **world: Any) -> Farm:
+        """pipeline_options: the edge pipeline's tuning (default: the burst tuning of the plan); the
+        ground-truth appearance seed is added either way."""
         self.count += 1
         name = f"farm{self.count}-s{seed}"
         epoch0 = _epoch0(days_back)
@@ -108,10 +111,13 @@ class FarmFactory:
                                        principal=round(principal_fraction * n * weight_kg * 2.0, 2),
                                        price_per_kg=2.0)
         workdir = self.root / name
+        if pipeline_options is None:
+            options = burst_options(plan.window_s, plan.burst_every_s, appearance_seed=w.config.bird_seed,
+                                    burst_frames=plan.frames)
+        else:
+            options = {**pipeline_options, "appearance_seed": w.config.bird_seed}
         device = EdgeDevice(workdir / "edge", f"edge-{name}", tenant.farm_id, factory=GROUND_TRUTH,
-                            options=burst_options(plan.window_s, plan.burst_every_s,
-                                                  appearance_seed=w.config.bird_seed, burst_frames=plan.frames),
-                            window_s=plan.window_s, snapshot_width=320)
+                            options=options, window_s=plan.window_s, snapshot_width=320)
         device.connect(self.api.url, self.api.enrol_device(tenant, device.device_id, device.public_key_pem))
         return Farm(self.api, tenant, device, w, plan, epoch0, workdir)
 

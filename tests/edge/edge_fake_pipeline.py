@@ -52,12 +52,23 @@ class FakeSummary:
         }
 
 
+class FakeDets:
+    """What process() returns: the blob count, and FlockPipeline's per-frame alerts in `extra`."""
+
+    def __init__(self, count: int, alerts: list[dict[str, Any]]) -> None:
+        self.count = count
+        self.extra = {"count": count, "alerts": alerts}
+
+
 class FakePipeline:
     def __init__(self, camera: Any, registry: FakeRegistry | None, config: Any) -> None:
         self.camera_id = camera.camera_id
         self.registry = registry or FakeRegistry()
         self.delay_s = float(config.pipeline.options.get("delay_s", 0.0))
+        # {camera_id: frame index} where this camera "judges a bird dead" (one suspected_dead alert).
+        self.dead_at_frame = config.pipeline.options.get("dead_at_frame", {}).get(self.camera_id)
         self.obs: list[tuple[float, int]] = []
+        self.summaries: list[tuple[float, float, float | None]] = []
 
     def process(self, frame: np.ndarray, *, timestamp: float, frame_index: int) -> Any:
         import cv2
@@ -70,9 +81,14 @@ class FakePipeline:
         count = int(sum(1 for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= 10))
         self.obs.append((timestamp, count))
         self.registry.observe(count, timestamp)
-        return count
+        alerts = []
+        if self.dead_at_frame is not None and frame_index == self.dead_at_frame:
+            alerts.append({"kind": "suspected_dead", "at": timestamp, "camera_id": self.camera_id,
+                           "bird_id": "bird-000001", "severity": "critical", "message": "motionless"})
+        return FakeDets(count, alerts)
 
-    def window_summary(self, start_ts: float, end_ts: float) -> FakeSummary:
+    def window_summary(self, start_ts: float, end_ts: float, *, headcount_from: float | None = None) -> FakeSummary:
+        self.summaries.append((start_ts, end_ts, headcount_from))
         counts = [c for t, c in self.obs if start_ts <= t <= end_ts]
         self.obs = [(t, c) for t, c in self.obs if t > end_ts]
         n = int(np.median(counts)) if counts else 0

@@ -10,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 from edge_testkit import API_KEY, FakeApi, base_config, scene, write_config
 
 from edge.app import EdgeApp
@@ -268,3 +269,39 @@ def test_synthetic_world_camera_uses_world_time(tmp_path: Path, device: dict[str
     ]
     assert reports[0].window_start.timestamp() <= first.timestamp < reports[0].window_end.timestamp()
     assert sum(r.frames_seen for r in reports) == 12 and reports[0].camera_ids == ["north"]
+
+
+@pytest.mark.parametrize("report_on_death", [True, False])
+def test_a_bird_suspected_dead_is_reported_at_once(
+    tmp_path: Path, device: dict[str, Any], report_on_death: bool
+) -> None:
+    a, a_csv = _clip(tmp_path / "a.avi", 300, seed=0)
+    cfg = base_config(
+        tmp_path,
+        device,
+        clock="source",
+        sim_start="2026-01-01T00:00:00Z",
+        cameras=[{"camera_id": "cam-a", "source": a.name, "timestamps_csv": a_csv.name, "fps": 0.5}],
+        # cam-a's pipeline judges a bird dead on frame 130 (10 s into the window [120, 180)).
+        pipeline={"factory": "edge_fake_pipeline:make", "options": {"dead_at_frame": {"cam-a": 130}}},
+        report={"interval_s": 60, "report_on_death": report_on_death, "early_min_s": 20},
+    )
+    app = EdgeApp(load_config(write_config(tmp_path, cfg)))
+    app.run_until_exhausted(upload=False)
+    summaries = app.pipelines["cam-a"].summaries
+    app.close()
+    envs = Outbox(cfg["outbox"]["path"]).envelopes()
+    reports = [FlockReport.model_validate(e.payload) for e in envs if e.payload["kind"] == "flock_report"]
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    windows = [((r.window_start - t0).total_seconds(), (r.window_end - t0).total_seconds()) for r in reports]
+    if not report_on_death:
+        assert windows == [(0, 60), (60, 120), (120, 180), (180, 240), (240, 299)]
+        assert all(h is None for _, _, h in summaries)
+        return
+    # Reported once the window is early_min_s old (140 s), not at its end (180 s); the boundaries
+    # after it stay on the 60 s grid.
+    assert windows == [(0, 60), (60, 120), (120, 140), (140, 180), (180, 240), (240, 299)]
+    s0 = t0.timestamp()
+    # The two windows cut short count birds over a full interval back; the others over themselves.
+    assert [(s - s0, e - s0, None if h is None else h - s0) for s, e, h in summaries] == [
+        (0, 60, None), (60, 120, None), (120, 140, 80), (140, 180, 120), (180, 240, None), (240, 299, None)]

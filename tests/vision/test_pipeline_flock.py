@@ -86,6 +86,13 @@ def test_verified_headcount_counts_reentries_once_and_embeds_sparingly() -> None
     assert abs(hc.value - len(seen)) <= 1, (hc.value, len(seen))
     assert hc.low <= hc.value <= hc.high
     assert hc.instantaneous_max <= len(seen) and hc.instantaneous_max > 0
+    # A window cut short (an early report) still counts the birds of a full look back when asked to.
+    late = pipe.window_summary(T0 + 48, T0 + 50)
+    look_back = pipe.window_summary(T0 + 48, T0 + 50, headcount_from=T0)
+    assert look_back.headcount.value == hc.value and late.headcount.value < hc.value
+    assert look_back.birds == late.birds  # health stays the window's own
+    with pytest.raises(ValueError, match="headcount_from"):
+        pipe.window_summary(T0, T0 + 50, headcount_from=T0 + 1)
     # The embedder ran on a fraction of the boxes (new tracks and every embed_every-th frame).
     assert emb.calls < 0.35 * boxes
     fields = s.report_fields()
