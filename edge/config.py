@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.calibration import CalibrationConfig
+from vision.masks import MaskXyxyn
 
 
 class _Strict(BaseModel):
@@ -29,6 +30,12 @@ class CameraConfig(_Strict):
     synth_camera: str | None = Field(default=None, description="which camera of the synthetic world (default first)")
     loop: bool = Field(default=False, description="reopen a video file at its end (wall-clock mode)")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    masks_xyxyn: list[MaskXyxyn] = Field(
+        default_factory=list,
+        max_length=32,
+        description="regions (fractions of the frame, x0 y0 x1 y1) whose detections are ignored: the DVR's "
+        "clock and camera name, a neighbour's pen",
+    )
     open_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     read_timeout_s: float = Field(default=5.0, gt=0.0, le=120.0)
     reconnect_max_s: float = Field(default=30.0, gt=0.0, le=3600.0, description="cap of the reconnect back-off")

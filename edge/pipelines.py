@@ -38,7 +38,7 @@ def _resolve(spec: str) -> Callable[..., Any]:
 
 def _default_pipeline(camera: CameraConfig, registry: Any, config: EdgeConfig) -> Any:
     """`pipeline.options`: vision.pipeline.PipelineConfig fields, plus `identity` (IdentityConfig fields)
-    and `conf` (detector score threshold); the camera's calibration goes to the pipeline config."""
+    and `conf` (detector score threshold); the camera's calibration and masks go to the pipeline config."""
     from vision.identity import IdentityConfig
     from vision.pipeline import FlockPipeline, PipelineConfig
 
@@ -48,6 +48,7 @@ def _default_pipeline(camera: CameraConfig, registry: Any, config: EdgeConfig) -
     conf = opts.pop("conf", None)
     conf = None if conf is None else float(conf)
     opts["calibration"] = camera.calibration
+    opts["masks_xyxyn"] = [*opts.get("masks_xyxyn", []), *camera.masks_xyxyn]
     pconf = PipelineConfig(**opts)
     return FlockPipeline.from_defaults(
         camera_id=camera.camera_id,

@@ -37,7 +37,8 @@ def _split_options(config: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
 def _pipeline_config(camera: Any, pipe_opts: dict[str, Any]) -> Any:
     from vision.pipeline import PipelineConfig
 
-    return PipelineConfig(**{**pipe_opts, "calibration": camera.calibration})
+    masks = [*pipe_opts.get("masks_xyxyn", []), *camera.masks_xyxyn]
+    return PipelineConfig(**{**pipe_opts, "calibration": camera.calibration, "masks_xyxyn": masks})
 
 
 def sparse_pipeline(*, camera: Any, registry: Any, config: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,9 @@ class CameraRecording:
     times_csv: Path
     gt: Path
     frames: int
+    # The camera's burnt-in clock and name, in fractions of the frame: masked on the edge, as an
+    # installer would when setting the camera up (vision.masks).
+    masks_xyxyn: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 def _open_writer(path: Path, fps: float, size_wh: tuple[int, int]) -> Any:
@@ -113,12 +116,14 @@ def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_p
     rows: dict[str, list[tuple[int, float]]] = {}
     gts: dict[str, list[dict[str, np.ndarray]]] = {}
     names: dict[str, str] = {}
+    cam_index: dict[str, int] = {}
     try:
         first: int | None = None
         for fr in world.frames(times_s=film_at):
             # Frame.index counts the world's instants since it was first filmed, not this call's.
             first = fr.index if first is None else first
             cam = names.setdefault(fr.camera_id, f"{camera_prefix}{len(names)}")
+            cam_index.setdefault(cam, [c.camera_id for c in world.cameras].index(fr.camera_id))
             if cam not in writers:
                 writers[cam] = _open_writer(out_dir / f"{cam}.avi", 2.0, (w, h))
                 rows[cam], gts[cam] = [], []
@@ -150,7 +155,8 @@ def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_p
             for k, v in g.items():
                 flat[f"{i}_{k}"] = v
         np.savez_compressed(gt_path, n=np.asarray(len(gts[cam])), **flat)  # type: ignore[arg-type]
-        out.append(CameraRecording(cam, out_dir / f"{cam}.avi", csv_path, gt_path, len(rows[cam])))
+        out.append(CameraRecording(cam, out_dir / f"{cam}.avi", csv_path, gt_path, len(rows[cam]),
+                                   world.overlay_masks_xyxyn(cam_index[cam])))
     return out
 
 
@@ -266,4 +272,4 @@ def restamp(recording: CameraRecording, offset_s: float, out_dir: Path) -> Camer
         writer.writerow(["frame", "timestamp"])
         for row in reader:
             writer.writerow([row["frame"], f"{float(row['timestamp']) + offset_s:.3f}"])
-    return CameraRecording(recording.camera_id, video, times_csv, gt, recording.frames)
+    return CameraRecording(recording.camera_id, video, times_csv, gt, recording.frames, recording.masks_xyxyn)

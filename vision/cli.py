@@ -94,6 +94,15 @@ def _frame_rows(seq_dir: Path) -> dict[int, dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------- track
+def _parse_mask(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--mask {text!r}: expected four numbers x0,y0,x1,y1 (fractions of the frame)") from None
+    return (x0, y0, x1, y1)
+
+
 def track_command(
     source: str = typer.Argument(..., help="Video file, RTSP/HTTP URL, USB camera index, or a MOT sequence dir."),
     out: Path = typer.Option(None, "--out", help="Write the annotated video here (mp4)."),
@@ -110,16 +119,22 @@ def track_command(
     max_frames: int = typer.Option(None, "--max-frames", min=1),
     fps: float = typer.Option(None, "--fps", min=0.01, help="Override the source frame rate."),
     providers: str = typer.Option("cpu", "--providers", help="onnxruntime providers, comma separated."),
+    mask: list[str] = typer.Option(
+        [], "--mask", help="x0,y0,x1,y1 in fractions of the frame: ignore detections centred there (the DVR's "
+        "clock and camera name); repeatable."
+    ),
 ) -> None:
     """Run detect + track + identity + counting + health on a video and draw boxes, bird IDs and counts."""
     import numpy as np
 
     from vision.annotate import Annotator
-    from vision.pipeline import FlockPipeline
+    from vision.pipeline import FlockPipeline, PipelineConfig
 
     try:
+        masks = [_parse_mask(m) for m in mask]
         frames, total, rate = _open_source(source, fps)
         pipe = FlockPipeline.from_defaults(
+            config=PipelineConfig(masks_xyxyn=masks),
             camera_id=camera_id,
             registry_path=registry,
             farm_id=farm,

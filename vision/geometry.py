@@ -28,6 +28,7 @@ __all__ = [
     "box_ioa",
     "box_ioa_batch",
     "box_iou_batch",
+    "centers_in",
     "centers_xy",
     "clip_xyxy",
     "cxcyah_to_xyxy",
@@ -191,6 +192,17 @@ def centers_xy(xyxy: Any) -> FloatArray:
     """(N, 4) -> (N, 2) box centres."""
     b = _boxes(xyxy, "xyxy")
     return ((b[:, 0:2] + b[:, 2:4]) / 2).astype(np.float32)
+
+
+def centers_in(xyxy: Any, regions_xyxy: Any) -> npt.NDArray[np.bool_]:
+    """(N, 4), (M, 4) -> (N,) True where a box's centre lies inside (or on the edge of) any region."""
+    c = centers_xy(_boxes(xyxy, "xyxy"))
+    r = _boxes(regions_xyxy, "regions_xyxy")
+    if len(c) == 0 or len(r) == 0:
+        return np.zeros(len(c), bool)
+    x, y = c[:, 0:1], c[:, 1:2]
+    inside = (x >= r[None, :, 0]) & (x <= r[None, :, 2]) & (y >= r[None, :, 1]) & (y <= r[None, :, 3])
+    return np.asarray(inside.any(axis=1), bool)
 
 
 def pairwise_center_distance(xyxy_a: Any, xyxy_b: Any) -> FloatArray:

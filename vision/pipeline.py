@@ -40,9 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from vision.calibration import CalibrationConfig
 from vision.counting import CountingConfig, HeadcountCounter, HeadcountEstimate, combine_headcounts
 from vision.detections import Detections
-from vision.geometry import inside_frame
+from vision.geometry import centers_in, inside_frame
 from vision.health import BirdHealth, HealthConfig, HealthMonitor
 from vision.identity import IdentityConfig, IdentityRegistry
+from vision.masks import MaskXyxyn, masks_to_pixels
 
 if TYPE_CHECKING:
     from vision.identity.calibration import AppearanceCalibration
@@ -102,6 +103,12 @@ class PipelineConfig(BaseModel):
     )
     skip_border_px: float = Field(
         default=2.0, ge=0.0, le=1e4, description="boxes cut by the frame border: not re-embedded, embedded last"
+    )
+    masks_xyxyn: list[MaskXyxyn] = Field(
+        default_factory=list,
+        max_length=32,
+        description="regions (fractions of the frame) whose detections are dropped before tracking: "
+        "a DVR's clock and camera name, a neighbour's pen (vision.masks)",
     )
     tracker: str = Field(default="flockid", description="tracker plugin name for from_defaults()")
     tracker_config: dict[str, Any] = Field(default_factory=dict)
@@ -514,6 +521,10 @@ class FlockPipeline:
         if dets.embedding is not None:
             # Appearance comes from our own embedder (only where needed).
             dets = dets.with_meta(embedding=None)
+        if self.config.masks_xyxyn and len(dets) and dets.frame_size_wh is not None:
+            masked = centers_in(dets.xyxy, masks_to_pixels(self.config.masks_xyxyn, dets.frame_size_wh))
+            if masked.any():
+                dets = dets[~masked]
         dt = float(timestamp) - self._last_ts if self._last_ts is not None else 0.0
         self._last_ts = float(timestamp)
         can_embed = self.embedder is not None and frame_bgr is not None

@@ -279,17 +279,42 @@ class Renderer:
                 img = dec
         return RenderOut(img, drawn, xyxy, vis_xyxy, visibility)
 
+    def _overlay_origins(self, h: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        fs = self.font_scale
+        org = (int(8 * fs / 0.45), int(20 * fs / 0.45) if not self.time_bottom else h - int(10 * fs / 0.45))
+        org2 = (self.size_wh[0] - int(80 * fs / 0.45),
+                h - int(10 * fs / 0.45) if not self.time_bottom else int(20 * fs / 0.45))
+        return org, org2
+
+    def overlay_xyxy(self) -> np.ndarray:
+        """(K, 4) pixel boxes around the burnt-in clock and camera name, K = 0 without an overlay: what an
+        installer masks when setting up the camera (vision.masks)."""
+        import cv2
+
+        if not self.overlay:
+            return np.zeros((0, 4), np.float32)
+        fs = self.font_scale
+        th = max(1, round(fs * 2)) + 2
+        org, org2 = self._overlay_origins(self.size_wh[1])
+        # The widest clock text of a week (weekday names differ in width).
+        clock = max((timestamp_text(d * 86400.0 + 86399.0, self.time_format) for d in range(7)),
+                    key=lambda t: cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0][0])
+        boxes = []
+        for text, (x, y) in ((clock, org), (self.cam_label, org2)):
+            (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, th)
+            pad = 2 + 0.15 * tht
+            boxes.append([x - pad, y - tht - pad, x + tw + pad, y + base + pad])
+        w, h = self.size_wh
+        return np.clip(np.asarray(boxes, np.float32), 0, [w, h, w, h]).astype(np.float32)
+
     def _overlay(self, img: np.ndarray, epoch: float) -> None:
         import cv2
 
-        h = img.shape[0]
         fs = self.font_scale
         th = max(1, round(fs * 2))
-        org = (int(8 * fs / 0.45), int(20 * fs / 0.45) if not self.time_bottom else h - int(10 * fs / 0.45))
+        org, org2 = self._overlay_origins(img.shape[0])
         text = timestamp_text(epoch, self.time_format)
         cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), th + 2, cv2.LINE_AA)
         cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), th, cv2.LINE_AA)
-        org2 = (img.shape[1] - int(80 * fs / 0.45),
-                h - int(10 * fs / 0.45) if not self.time_bottom else int(20 * fs / 0.45))
         cv2.putText(img, self.cam_label, org2, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), th + 2, cv2.LINE_AA)
         cv2.putText(img, self.cam_label, org2, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), th, cv2.LINE_AA)

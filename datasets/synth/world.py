@@ -153,6 +153,14 @@ class FlockWorld:
         self.start_clock_s = start % DAY_S
         self.start_epoch = c.start_epoch + self.start_clock_s
 
+    def overlay_masks_xyxyn(self, camera_index: int) -> list[tuple[float, float, float, float]]:
+        """The regions of camera `camera_index`'s burnt-in clock and camera name, in fractions of the frame
+        (what an installer would mask: vision.masks); empty without an overlay."""
+        rend = self.renderers[camera_index]
+        w, h = rend.size_wh
+        boxes = rend.overlay_xyxy() / np.array([w, h, w, h], np.float32)
+        return [tuple(round(float(v), 4) for v in b) for b in boxes]  # type: ignore[misc]
+
     def is_night(self, t_s: float) -> bool:
         if self.config.night_fraction <= 0:
             return False

@@ -367,3 +367,27 @@ def test_a_sick_bird_does_not_drift_off_over_many_gaps() -> None:
     # (which would take it about 1.6 lengths away after 15 gaps).
     away = np.hypot(*(centre - centre[0]).T)
     assert float(np.median(away)) < size and float(away.max()) < 2.5 * size, (away.round(1).tolist(), size)
+
+
+@pytest.mark.parametrize("seed", [0, 2])  # seeds with different overlay styles
+def test_overlay_masks_cover_every_burnt_in_pixel(seed: int) -> None:
+    """What an installer would mask: the pixels the DVR overlay changes lie inside the world's masks."""
+    # No JPEG: its 8x8 blocks spread the text's change a few pixels beyond it.
+    cfg = dict(seed=seed, frames=2, birds=10, size_wh=(320, 180), cameras=2, compression=False)
+    with_text = FlockWorld(WorldConfig(**cfg, overlay=True))
+    plain = FlockWorld(WorldConfig(**cfg, overlay=False))
+    for a, b in zip(with_text.frames(), plain.frames(), strict=True):
+        ci = [c.camera_id for c in with_text.cameras].index(a.camera_id)
+        changed = np.argwhere(np.any(a.image != b.image, axis=2))  # (y, x)
+        assert len(changed) > 50  # the overlay is drawn
+        w, h = 320, 180
+        masks = np.asarray(with_text.overlay_masks_xyxyn(ci)) * [w, h, w, h]
+        assert len(masks) == 2 and plain.overlay_masks_xyxyn(ci) == []
+        inside = np.zeros(len(changed), bool)
+        for x0, y0, x1, y1 in masks:
+            inside |= (changed[:, 1] >= x0 - 1) & (changed[:, 1] <= x1 + 1) & (changed[:, 0] >= y0 - 1) & (
+                changed[:, 0] <= y1 + 1)
+        assert inside.all(), changed[~inside][:5]
+        # ... and the masks stay small: under 12 % of the frame in all.
+        area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in masks) / (w * h)
+        assert area < 0.12, area

@@ -85,6 +85,9 @@ def test_config_bad_value_and_duplicate_cameras(tmp_path: Path, device: dict[str
     cfg = base_config(tmp_path, device, cameras=[_cam(fps=0)])
     with pytest.raises(ConfigError, match=r"cameras\.0\.fps"):
         load_config(write_config(tmp_path, cfg))
+    cfg = base_config(tmp_path, device, cameras=[_cam(masks_xyxyn=[[0.8, 0.9, 0.7, 1.0]])])
+    with pytest.raises(ConfigError, match=r"cameras\.0\.masks_xyxyn\.0"):
+        load_config(write_config(tmp_path, cfg))
     cfg = base_config(tmp_path, device, cameras=[_cam(), _cam()])
     with pytest.raises(ConfigError, match="duplicate camera_id"):
         load_config(write_config(tmp_path, cfg))
@@ -222,6 +225,7 @@ def test_shipped_example_config_and_unit_file_are_valid() -> None:
     cfg = load_config(deploy / "edge.example.yaml")
     assert [c.resolved_kind() for c in cfg.cameras] == ["stream", "usb"]
     assert cfg.cameras[0].calibration.pixels_per_cm == 4.2
+    assert cfg.cameras[0].masks_xyxyn == [(0.0, 0.0, 0.45, 0.13), (0.8, 0.89, 1.0, 1.0)]
     unit = (deploy / "flockid-edge.service").read_text()
     assert "ExecStart=/opt/flockid/venv/bin/python -m edge run --config /etc/flockid/edge.yaml" in unit
     assert "KillSignal=SIGTERM" in unit and "[Install]" in unit

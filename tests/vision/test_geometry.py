@@ -142,6 +142,26 @@ def test_inside_frame(box, size_wh, margin, expected):
     assert g.inside_frame([], size_wh, margin).shape == (0,)
 
 
+CENTERS_IN_TABLE = [
+    ([10, 10, 20, 20], [[0, 0, 30, 30]], True),
+    ([10, 10, 20, 20], [[15, 15, 30, 30]], True),  # the centre on a region's corner counts
+    ([10, 10, 40, 40], [[0, 0, 20, 20]], False),  # overlapping, but the centre is outside
+    ([50, 50, 60, 60], [[0, 0, 20, 20], [50, 50, 100, 100]], True),  # any region
+    ([50, 50, 60, 60], [], False),  # no regions
+]
+
+
+@pytest.mark.parametrize(("box", "regions", "expected"), CENTERS_IN_TABLE)
+def test_centers_in(box, regions, expected):
+    assert g.centers_in([box], regions).tolist() == [expected]
+    assert g.centers_in([], regions).shape == (0,)
+
+
+def test_centers_in_names_a_bad_region():
+    with pytest.raises(ValueError, match="regions_xyxy"):
+        g.centers_in([[0, 0, 1, 1]], [[0, 0, 1]])
+
+
 SCALE_TABLE = [
     ([10, 20, 30, 40], 2.0, [20, 40, 60, 80]),
     ([10, 20, 30, 40], (0.5, 2.0), [5, 40, 15, 80]),

@@ -215,6 +215,13 @@ def test_track_command_writes_video_and_tracks_json(tmp_path: Path) -> None:
     ids = {b["bird_id"] for b in last["boxes"]}
     assert len(ids) == 3 and all(i.startswith("bird-") for i in ids)
     assert data["summary"]["headcount"] == 3
+    # The bird at (40, 20) of the 64x64 frame masked out (a DVR overlay would be): two birds remain.
+    args = ["track", str(video), "--tracks", str(tracks), "--detector", str(det_path), "--reid", str(reid_path)]
+    res = CliRunner().invoke(app, [*args, "--mask", "0.5,0.2,0.75,0.45"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(tracks.read_text())["frames"][-1]["count"] == 2
+    res = CliRunner().invoke(app, [*args, "--mask", "0.5,0.2,0.75"])
+    assert res.exit_code != 0 and "--mask" in res.output
 
 
 def test_track_command_fails_loudly_on_a_missing_source(tmp_path: Path) -> None:
@@ -410,3 +417,27 @@ def test_eval_judges_health_alerts_by_id_and_by_box(
     from vision.cli import AlertSeen, judge_health_alerts
 
     assert judge_health_alerts([AlertSeen(*alert)], DEAD, UNWELL) == (found, false, misnamed)
+
+
+def test_masked_regions_drop_detections_before_tracking() -> None:
+    """A DVR's burnt-in camera name that the detector takes for a bird: it never moves, so unmasked it
+    is tracked (and health would call it dead); masked (bottom-right corner) it never reaches the tracker."""
+    overlay = np.array([[580.0, 335.0, 630.0, 355.0]], np.float32)  # centre (605, 345)
+    for masks, tracked in (([], True), ([(0.9, 0.9, 1.0, 1.0)], False)):
+        det = OracleDetector(jitter_px=0.0, seed=0)
+        pipe = FlockPipeline(PipelineConfig(masks_xyxyn=masks), detector=det,
+                             embedder=OracleEmbedder(det, self_sim=0.9, seed=7), tracker=make_tracker("flockid"),
+                             registry=IdentityRegistry(None, "farm"), camera_id="cam0")
+        frame = np.zeros((FH, FW, 3), np.uint8)
+        bird = np.array([[100.0, 100.0, 130.0, 120.0]], np.float32)
+        for f in range(20):
+            det.set_frame(np.concatenate([bird + f, overlay]), np.array([1, 99]))
+            out = pipe.process(frame, timestamp=T0 + f, frame_index=f)
+        boxes = [tuple(b) for b in out.xyxy.round(0).tolist()]
+        assert ((580.0, 335.0, 630.0, 355.0) in boxes) is tracked
+        assert len(out) == (2 if tracked else 1)
+
+
+def test_masks_must_be_fractions_of_the_frame() -> None:
+    with pytest.raises(ValueError, match="fractions of the frame"):
+        PipelineConfig(masks_xyxyn=[(0.5, 0.5, 1.2, 1.0)])
