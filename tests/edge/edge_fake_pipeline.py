@@ -65,7 +65,7 @@ class FakePipeline:
         self.camera_id = camera.camera_id
         self.registry = registry or FakeRegistry()
         self.delay_s = float(config.pipeline.options.get("delay_s", 0.0))
-        # {camera_id: frame index} where this camera "judges a bird dead" (one suspected_dead alert).
+        # {camera_id: frame index} from which this camera "judges a bird dead" (one suspected_dead alert).
         self.dead_at_frame = config.pipeline.options.get("dead_at_frame", {}).get(self.camera_id)
         self.obs: list[tuple[float, int]] = []
         self.summaries: list[tuple[float, float, float | None]] = []
@@ -82,7 +82,8 @@ class FakePipeline:
         self.obs.append((timestamp, count))
         self.registry.observe(count, timestamp)
         alerts = []
-        if self.dead_at_frame is not None and frame_index == self.dead_at_frame:
+        if self.dead_at_frame is not None and frame_index >= self.dead_at_frame:
+            self.dead_at_frame = None  # one alert, on the first processed frame from then on
             alerts.append({"kind": "suspected_dead", "at": timestamp, "camera_id": self.camera_id,
                            "bird_id": "bird-000001", "severity": "critical", "message": "motionless"})
         return FakeDets(count, alerts)

@@ -4,6 +4,7 @@ windows following the source's own timestamps, uploaded to a (fake) API, chain v
 from __future__ import annotations
 
 import base64
+import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,35 @@ def test_a_bird_suspected_dead_is_reported_at_once(
     # The two windows cut short count birds over a full interval back; the others over themselves.
     assert [(s - s0, e - s0, None if h is None else h - s0) for s, e, h in summaries] == [
         (0, 60, None), (60, 120, None), (120, 140, 80), (140, 180, 120), (180, 240, None), (240, 299, None)]
+
+
+def test_wall_clock_reports_a_suspected_death_without_waiting_for_the_window(
+    tmp_path: Path, device: dict[str, Any]
+) -> None:
+    """Wall clock: a 60 s window, a death judged on the 4th processed frame: the early report goes out
+    within a second or two, well before the window would end."""
+    from edge_testkit import MjpegCamera
+
+    cam = MjpegCamera(fps=10)
+    try:
+        cfg = base_config(
+            tmp_path,
+            device,
+            clock="wall",
+            cameras=[{"camera_id": "cam1", "source": cam.url, "fps": 5}],
+            pipeline={"factory": "edge_fake_pipeline:make", "options": {"dead_at_frame": {"cam1": 3}}},
+            report={"interval_s": 60, "early_min_s": 0.5, "snapshot_every_reports": 0},
+        )
+        app = EdgeApp(load_config(write_config(tmp_path, cfg)))
+        app.run(max_seconds=6.0, install_signals=False)
+    finally:
+        cam.close()
+    envs = Outbox(cfg["outbox"]["path"]).envelopes()
+    reports = [FlockReport.model_validate(e.payload) for e in envs if e.payload["kind"] == "flock_report"]
+    # The early report, and the partial report written at stop (plus one at a minute boundary, if the
+    # run crossed one): the early one is the only report that ends off the 60 s grid before the stop.
+    windows = [(r.window_start.timestamp(), r.window_end.timestamp()) for r in reports]
+    early = [(s, e) for s, e in windows[:-1] if e % 60 != 0]
+    assert len(early) == 1, windows
+    assert early[0][1] - windows[0][0] < 5.0, windows  # told within seconds of the start, not at 60 s
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows)), windows  # contiguous
