@@ -36,20 +36,27 @@ def _resolve(spec: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
+def camera_pipeline_config(camera: CameraConfig, options: dict[str, Any]) -> Any:
+    """vision.pipeline.PipelineConfig from pipeline options plus what belongs to this camera: its
+    calibration, and its masks after any masks the options give for every camera."""
+    from vision.pipeline import PipelineConfig
+
+    masks = [*options.get("masks_xyxyn", []), *camera.masks_xyxyn]
+    return PipelineConfig(**{**options, "calibration": camera.calibration, "masks_xyxyn": masks})
+
+
 def _default_pipeline(camera: CameraConfig, registry: Any, config: EdgeConfig) -> Any:
     """`pipeline.options`: vision.pipeline.PipelineConfig fields, plus `identity` (IdentityConfig fields)
     and `conf` (detector score threshold); the camera's calibration and masks go to the pipeline config."""
     from vision.identity import IdentityConfig
-    from vision.pipeline import FlockPipeline, PipelineConfig
+    from vision.pipeline import FlockPipeline
 
     opts = dict(config.pipeline.options)
     identity = IdentityConfig(**opts.pop("identity", {}))
     # None: the detector floor comes from the model card (FlockPipeline.from_defaults calibration).
     conf = opts.pop("conf", None)
     conf = None if conf is None else float(conf)
-    opts["calibration"] = camera.calibration
-    opts["masks_xyxyn"] = [*opts.get("masks_xyxyn", []), *camera.masks_xyxyn]
-    pconf = PipelineConfig(**opts)
+    pconf = camera_pipeline_config(camera, opts)
     return FlockPipeline.from_defaults(
         camera_id=camera.camera_id,
         registry=registry,

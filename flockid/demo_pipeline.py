@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.pipelines import camera_pipeline_config
+
 ORACLE_DIM = 64
 ORACLE_EMBEDDER_SHA = hashlib.sha256(b"flockid ground-truth appearance v1").hexdigest()
 
@@ -34,13 +36,6 @@ def _split_options(config: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
     return dict(opts.get("pipeline") or {}), dict(opts.get("identity") or {}), opts
 
 
-def _pipeline_config(camera: Any, pipe_opts: dict[str, Any]) -> Any:
-    from vision.pipeline import PipelineConfig
-
-    masks = [*pipe_opts.get("masks_xyxyn", []), *camera.masks_xyxyn]
-    return PipelineConfig(**{**pipe_opts, "calibration": camera.calibration, "masks_xyxyn": masks})
-
-
 def sparse_pipeline(*, camera: Any, registry: Any, config: Any) -> Any:
     """The shipped models, with tracker/health/identity settings from pipeline.options."""
     from vision.identity import IdentityConfig
@@ -51,7 +46,7 @@ def sparse_pipeline(*, camera: Any, registry: Any, config: Any) -> Any:
         camera_id=camera.camera_id, registry=registry, registry_path=config.pipeline.registry_path,
         farm_id=config.farm_id, detector_path=config.pipeline.detector, reid_path=config.pipeline.reid,
         providers=tuple(config.pipeline.providers), imgsz=config.pipeline.imgsz,
-        config=_pipeline_config(camera, pipe_opts), identity_config=IdentityConfig(**id_opts))
+        config=camera_pipeline_config(camera, pipe_opts), identity_config=IdentityConfig(**id_opts))
 
 
 class _GroundTruth:
@@ -137,7 +132,7 @@ def ground_truth_pipeline(*, camera: Any, registry: Any, config: Any) -> Any:
     if "appearance_seed" not in opts:
         raise ValueError("pipeline.options.appearance_seed is required by ground_truth_pipeline")
     gt = _GroundTruth(Path(str(camera.source)).with_suffix(".gt.npz"))
-    pconf = _pipeline_config(camera, pipe_opts)
+    pconf = camera_pipeline_config(camera, pipe_opts)
     if registry is None:
         registry = IdentityRegistry(config.pipeline.registry_path, config.farm_id, IdentityConfig(**id_opts),
                                     embedder_sha=ORACLE_EMBEDDER_SHA)

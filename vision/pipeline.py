@@ -565,9 +565,9 @@ class FlockPipeline:
                 self._last_embedded[int(tid)] = frame_index
         elif can_embed and len(tracked):
             assert frame_bgr is not None
-            if pre_embedded and tracked.embedding is not None:
+            if pre_embedded:
                 # The tracker already used these embeddings; the registry gets them with the rows.
-                for r in np.flatnonzero(np.any(tracked.embedding != 0, axis=1)):
+                for r in np.flatnonzero(tracked.embedded):
                     self._last_embedded[int(tracked.track_id[r])] = frame_index
             budget = self.config.max_embeds_per_frame - pre_embedded
             rows = self._rows_to_embed(tracked, frame_bgr.shape[1], frame_bgr.shape[0], frame_index)[:budget]
