@@ -121,7 +121,8 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
         from vision.weights import default_detector_path
 
         measure = OnnxDetector(default_detector_path())
-    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r, detector=measure), 4)} for r in recordings}
+    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r, detector=measure), 4),
+                                 "floor_points": r.floor_points} for r in recordings}
 
     _stage("starting the lender API (SQLite) and enrolling a lender, farm, flock, loan and edge device")
     api = LocalApi(work / "api", port=port, database_url=f"sqlite:///{out / 'flockid.db'}").start()

@@ -84,6 +84,9 @@ class CameraRecording:
     # The camera's burnt-in clock and name, in fractions of the frame: masked on the edge, as an
     # installer would when setting the camera up (vision.masks).
     masks_xyxyn: list[tuple[float, float, float, float]] = field(default_factory=list)
+    # Four floor marks (pixels -> the farm's plan in cm) measured at set-up (vision.floor): cameras with
+    # them can tell that two views show the same spot.
+    floor_points: list[dict[str, tuple[float, float]]] = field(default_factory=list)
 
 
 def _open_writer(path: Path, fps: float, size_wh: tuple[int, int]) -> Any:
@@ -156,7 +159,7 @@ def record_farm(world: Any, times_s: Sequence[float], out_dir: Path, *, camera_p
                 flat[f"{i}_{k}"] = v
         np.savez_compressed(gt_path, n=np.asarray(len(gts[cam])), **flat)  # type: ignore[arg-type]
         out.append(CameraRecording(cam, out_dir / f"{cam}.avi", csv_path, gt_path, len(rows[cam]),
-                                   world.overlay_masks_xyxyn(cam_index[cam])))
+                                   world.overlay_masks_xyxyn(cam_index[cam]), world.floor_marks(cam_index[cam])))
     return out
 
 
@@ -272,4 +275,5 @@ def restamp(recording: CameraRecording, offset_s: float, out_dir: Path) -> Camer
         writer.writerow(["frame", "timestamp"])
         for row in reader:
             writer.writerow([row["frame"], f"{float(row['timestamp']) + offset_s:.3f}"])
-    return CameraRecording(recording.camera_id, video, times_csv, gt, recording.frames, recording.masks_xyxyn)
+    return CameraRecording(recording.camera_id, video, times_csv, gt, recording.frames, recording.masks_xyxyn,
+                           recording.floor_points)

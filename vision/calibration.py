@@ -1,4 +1,5 @@
-"""Camera calibration for size -> weight: how many pixels one centimetre of floor spans.
+"""Camera calibration: how many pixels one centimetre of floor spans (size -> weight), and optionally
+where the camera's floor lies on the pen's plan (`floor_points`, see `vision.floor`).
 
 Two ways to calibrate a camera looking down at the litter:
 - `px_per_cm` measured directly (e.g. a tape measure in a test frame), or
@@ -22,6 +23,17 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+FLOOR_POINT_MAX_ERROR_CM = 20.0
+
+
+class FloorPoint(BaseModel):
+    """One floor mark: where it is in this camera's image (pixels) and on the pen's plan (cm)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_xy: tuple[float, float] = Field(description="pixels in this camera's frame (x right, y down)")
+    floor_cm: tuple[float, float] = Field(description="cm on the pen's plan, one frame shared by all cameras")
+
 
 class CalibrationConfig(BaseModel):
     """Pixels per centimetre of the floor plane, directly or via a reference object; plus the
@@ -39,6 +51,41 @@ class CalibrationConfig(BaseModel):
     )
     min_weight_g: float = Field(default=20.0, ge=0.0, description="clamp: below this is a detection error")
     max_weight_g: float = Field(default=8000.0, gt=0.0)
+    floor_points: list[FloorPoint] = Field(
+        default_factory=list,
+        max_length=64,
+        description="4 or more floor marks (image pixels -> plan cm): where this camera's floor lies on the "
+        "pen's plan, so cameras can tell they see the same spot (one carcass in two views is one death)",
+    )
+
+    @model_validator(mode="after")
+    def _floor(self) -> CalibrationConfig:
+        if self.floor_points:
+            self.floor_homography()  # fits and checks now: a bad set fails at load, naming the point
+        return self
+
+    def floor_homography(self) -> np.ndarray | None:
+        """(3, 3) image -> plan (cm) homography from floor_points, or None without them. Raises
+        ValueError for a set that fixes no mapping or holds a point off the fit by more than
+        FLOOR_POINT_MAX_ERROR_CM (a mistyped or mismeasured mark)."""
+        if not self.floor_points:
+            return None
+        from vision.floor import fit_homography, reprojection_error_cm
+
+        image = [p.image_xy for p in self.floor_points]
+        plan = [p.floor_cm for p in self.floor_points]
+        try:
+            h = fit_homography(image, plan)
+        except ValueError as exc:
+            raise ValueError(f"calibration.floor_points: {exc}") from exc
+        err = reprojection_error_cm(h, image, plan)
+        worst = int(np.argmax(err))
+        if err[worst] > FLOOR_POINT_MAX_ERROR_CM:
+            raise ValueError(
+                f"calibration.floor_points.{worst}: maps {err[worst]:.0f} cm away from its floor_cm "
+                f"{list(plan[worst])} (more than {FLOOR_POINT_MAX_ERROR_CM:g} cm): a mistyped or mismeasured mark?"
+            )
+        return h
 
     @model_validator(mode="after")
     def _reference_pair(self) -> CalibrationConfig:

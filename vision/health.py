@@ -101,6 +101,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.calibration import CalibrationConfig, weight_band
 from vision.detections import Detections
+from vision.floor import image_to_floor
 from vision.geometry import box_iou_batch, inside_frame
 from vision.identity.config import SURE_IDENTITY
 
@@ -204,6 +205,10 @@ class BirdHealth:
     weight_g_high: float | None = None
     health: list[str] = field(default_factory=list)
     cameras: list[str] = field(default_factory=list)
+    # A carcass (suspected_dead): when it was flagged, and where it lies on the pen's plan (cm) when the
+    # camera has floor_points; lets the farm summary tell one carcass seen by two cameras from two deaths.
+    dead_since: float | None = None
+    dead_floor_cm: tuple[float, float] | None = None
 
     def to_wire(self) -> BirdSummary:
         from vision.wire import BirdSummary
@@ -245,7 +250,13 @@ def merge_bird_health(parts: Sequence[BirdHealth]) -> BirdHealth:
         weight_g_high=main.weight_g_high,
         health=flags or ["ok"],
         cameras=sorted({c for b in parts for c in b.cameras}),
+        dead_since=min((b.dead_since for b in parts if b.dead_since is not None), default=None),
+        dead_floor_cm=next((b.dead_floor_cm for b in sorted(parts, key=_flag_time) if b.dead_floor_cm), None),
     )
+
+
+def _flag_time(b: BirdHealth) -> float:
+    return b.dead_since if b.dead_since is not None else math.inf
 
 
 @dataclass
@@ -323,6 +334,7 @@ class _Subject:
     dead_since: float | None = None  # sticky suspected_dead: set when flagged, cleared when seen moving
     dead_pos: np.ndarray | None = None  # where it lay (this camera's pixels)
     dead_track: int | None = None  # the track that lay there when it was flagged
+    dead_floor_cm: tuple[float, float] | None = None  # dead_pos on the pen's plan (camera floor_points)
 
 
 class _PoseReference:
@@ -370,6 +382,7 @@ class HealthMonitor:
     ) -> None:
         self.config = config or HealthConfig()
         self.calibration = calibration or CalibrationConfig()
+        self._floor_h = self.calibration.floor_homography()
         self.camera_id = camera_id
         self.reset()
 
@@ -463,7 +476,7 @@ class HealthMonitor:
                 # guessed id (a look-alike's) on a live bird elsewhere says nothing about the carcass.
                 sure = not st.bird_id or st.identity_confidence >= SURE_IDENTITY or tid == subj.dead_track
                 if away > cfg.dead_revive_bl and sure:
-                    subj.dead_since = subj.dead_pos = subj.dead_track = None
+                    subj.dead_since = subj.dead_pos = subj.dead_track = subj.dead_floor_cm = None
             subj.identity_confidence = idc if bird_id else 0.0
             subj.lengths.append(max(w, h))
             if observed and dt > 0:
@@ -635,6 +648,7 @@ class HealthMonitor:
             subj.status[flag] = max(t, subj.status.get(flag, t))
         if anon.dead_since is not None and (subj.dead_since is None or anon.dead_since < subj.dead_since):
             subj.dead_since, subj.dead_pos, subj.dead_track = anon.dead_since, anon.dead_pos, anon.dead_track
+            subj.dead_floor_cm = anon.dead_floor_cm
 
     def _band(self, cy: float, dets: Detections) -> int:
         if dets.frame_size_wh is not None:
@@ -698,6 +712,7 @@ class HealthMonitor:
                 subj.status["suspected_dead"] = ts
                 if subj.dead_since is None:
                     subj.dead_since, subj.dead_pos, subj.dead_track = ts, sp.anchor.copy(), sp.track_id
+                    subj.dead_floor_cm = self._on_floor(sp.anchor)
                 sp.dead_key = subj.key
             if not sp.dead_alerted:
                 sp.dead_alerted = True
@@ -716,6 +731,14 @@ class HealthMonitor:
                     self._alert("suspected_sick", ts, sp, "warning", f"motionless for {sp.still_s / 60:.0f} min")
                 )
         return out
+
+    def _on_floor(self, image_xy: np.ndarray) -> tuple[float, float] | None:
+        """A point of this camera's image on the pen's plan (cm); None without floor_points. The box centre
+        of a bird lying flat is its body's centre on the floor."""
+        if self._floor_h is None:
+            return None
+        x, y = image_to_floor(self._floor_h, np.asarray(image_xy, np.float64).reshape(1, 2))[0]
+        return (float(x), float(y)) if math.isfinite(x) and math.isfinite(y) else None
 
     def _alert(self, kind: str, ts: float, sp: _Spot, severity: str, message: str) -> dict[str, Any]:
         return {
@@ -808,6 +831,8 @@ class HealthMonitor:
                     weight_g_high=wb[2] if wb else None,
                     health=flags or ["ok"],
                     cameras=[self.camera_id],
+                    dead_since=subj.dead_since if "suspected_dead" in flags else None,
+                    dead_floor_cm=subj.dead_floor_cm if "suspected_dead" in flags else None,
                 )
             )
         alerts = [

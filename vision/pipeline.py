@@ -27,9 +27,10 @@ cameras run in parallel and share the registry (which has its own lock).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -165,26 +166,44 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def combine_summaries(summaries: Sequence[WindowSummary]) -> WindowSummary:
+# Two cameras' carcasses this close on the pen's plan are one carcass: about a body length, which covers
+# the box-centre error of a bird cut by the frame border and a few cm of floor-point measurement.
+SAME_CARCASS_CM = 45.0
+
+
+def combine_summaries(
+    summaries: Sequence[WindowSummary], *, same_carcass_cm: float = SAME_CARCASS_CM
+) -> WindowSummary:
     """Merge per-camera summaries of the same window into one farm summary.
 
     A bird id seen by several cameras is one bird (headcount = size of the union of bird ids);
     per-bird entries are merged (cameras listed, activity from the camera that saw it longest).
+    A carcass that two cameras flag under two ids is one death when both cameras have floor points and
+    place it within same_carcass_cm on the pen's plan: it is reported under the id flagged first.
     """
     from vision.health import merge_bird_health
 
     if not summaries:
         raise ValueError("combine_summaries: summaries is empty")
+    if same_carcass_cm < 0:
+        raise ValueError(f"combine_summaries: same_carcass_cm must be >= 0, got {same_carcass_cm}")
     if len(summaries) == 1:
         return summaries[0]
+    renamed = _one_id_per_carcass(summaries, same_carcass_cm)
     by_bird: dict[str, list[BirdHealth]] = {}
     anonymous: list[BirdHealth] = []
-    for s in summaries:
+    for i, s in enumerate(summaries):
         for b in s.birds:
             if b.bird_id:
-                by_bird.setdefault(b.bird_id, []).append(b)
+                key = renamed.get((i, b.bird_id), b.bird_id)
+                by_bird.setdefault(key, []).append(b if key == b.bird_id else replace(b, bird_id=key))
             else:
                 anonymous.append(b)
+    alerts: list[dict[str, Any]] = []
+    for i, s in enumerate(summaries):
+        for a in s.alerts:
+            alias = renamed.get((i, a.get("bird_id") or ""))
+            alerts.append({**a, "bird_id": alias} if alias and a.get("kind") == "suspected_dead" else a)
     birds = [merge_bird_health(v) for v in by_bird.values()] + anonymous
     weights = [b.weight_g for b in birds if b.weight_g is not None]
     n = sum(s.frames_processed for s in summaries) or 1
@@ -195,12 +214,34 @@ def combine_summaries(summaries: Sequence[WindowSummary]) -> WindowSummary:
         frames_processed=sum(s.frames_processed for s in summaries),
         headcount=combine_headcounts([s.headcount for s in summaries]),
         birds=sorted(birds, key=lambda b: b.bird_id),
-        alerts=_dedupe_alerts([a for s in summaries for a in s.alerts]),
+        alerts=_dedupe_alerts(alerts),
         activity_index=sum(s.activity_index * s.frames_processed for s in summaries) / n,
         huddling_index=sum(s.huddling_index * s.frames_processed for s in summaries) / n,
         mean_weight_g=float(np.median(weights)) if weights else None,
         mortality_unseen=max(s.mortality_unseen for s in summaries),
     )
+
+
+def _one_id_per_carcass(summaries: Sequence[WindowSummary], same_cm: float) -> dict[tuple[int, str], str]:
+    """(summary index, bird id) -> the id of the same carcass flagged first by a camera the summary does
+    not share, for carcasses placed on the pen's plan; entries not listed keep their id."""
+    dead = sorted(
+        ((b.dead_since, b.bird_id, i, b.dead_floor_cm, set(b.cameras))
+         for i, s in enumerate(summaries) for b in s.birds
+         if b.bird_id and b.dead_since is not None and b.dead_floor_cm is not None),
+        key=lambda d: (d[0], d[1], d[2]),
+    )
+    kept: list[tuple[str, tuple[float, float], set[str]]] = []
+    renamed: dict[tuple[int, str], str] = {}
+    for _since, bird_id, i, (x, y), cams in dead:
+        same = next((k for k in kept if not (k[2] & cams) and k[0] != bird_id
+                     and math.hypot(k[1][0] - x, k[1][1] - y) <= same_cm), None)
+        if same is None:
+            kept.append((bird_id, (x, y), cams))
+        else:
+            renamed[(i, bird_id)] = same[0]
+            same[2].update(cams)
+    return renamed
 
 
 def _dedupe_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

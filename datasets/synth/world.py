@@ -161,6 +161,19 @@ class FlockWorld:
         boxes = rend.overlay_xyxy() / np.array([w, h, w, h], np.float32)
         return [tuple(round(float(v), 4) for v in b) for b in boxes]  # type: ignore[misc]
 
+    def floor_marks(self, camera_index: int) -> list[dict[str, tuple[float, float]]]:
+        """Four floor marks an installer would measure for camera `camera_index` (`vision.floor`): whole
+        pixels in its frame, spread over the lower part of the view, and where they lie on the farm's
+        plan in whole centimetres (the world's ground frame, shared by all its cameras)."""
+        cam = self.cameras[camera_index]
+        w, h = cam.size_wh
+        px = np.array([[0.2 * w, 0.55 * h], [0.8 * w, 0.55 * h], [0.8 * w, 0.92 * h], [0.2 * w, 0.92 * h]]).round()
+        floor_cm = (cam.ground_of(px) * 100.0).round()
+        if not np.all(np.isfinite(floor_cm)):
+            raise ValueError(f"camera {cam.camera_id}: a floor mark falls above the horizon")
+        return [{"image_xy": (float(u), float(v)), "floor_cm": (float(x), float(y))}
+                for (u, v), (x, y) in zip(px, floor_cm, strict=True)]
+
     def is_night(self, t_s: float) -> bool:
         if self.config.night_fraction <= 0:
             return False

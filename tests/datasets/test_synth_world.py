@@ -391,3 +391,27 @@ def test_overlay_masks_cover_every_burnt_in_pixel(seed: int) -> None:
         # ... and the masks stay small: under 12 % of the frame in all.
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in masks) / (w * h)
         assert area < 0.12, area
+
+
+@pytest.mark.parametrize("camera", ["oblique", "topdown"])
+def test_floor_marks_put_every_camera_on_one_plan(camera: str) -> None:
+    """The installer's floor marks of each camera fit a homography that maps a spot of the floor seen by
+    two cameras to the same place on the plan (whole-pixel marks, whole-cm measurements: a few cm off)."""
+    from vision.calibration import CalibrationConfig
+    from vision.floor import image_to_floor
+
+    world = FlockWorld(WorldConfig(seed=3, frames=1, birds=4, size_wh=(640, 360), cameras=2, camera=camera))
+    for ci, cam in enumerate(world.cameras):
+        h = CalibrationConfig(floor_points=world.floor_marks(ci)).floor_homography()  # type: ignore[arg-type]
+        assert h is not None
+        # Floor spots in the lower half of this camera's view, where the marks are.
+        px = np.array([[0.3 * 640, 0.7 * 360], [0.5 * 640, 0.8 * 360], [0.7 * 640, 0.65 * 360]])
+        truth_cm = cam.ground_of(px) * 100.0
+        assert np.abs(image_to_floor(h, px) - truth_cm).max() < 5.0
+    # A floor point both cameras see lands on one plan position from either camera.
+    both = world.cameras[0].ground_of(np.array([[0.75 * 640, 0.75 * 360]]))
+    uv1, _ = world.cameras[1].project_ground(both)
+    assert 0 <= uv1[0, 0] < 640 and 0 <= uv1[0, 1] < 360  # the cameras' views overlap there
+    via = [image_to_floor(CalibrationConfig(floor_points=world.floor_marks(ci)).floor_homography(), uv)
+           for ci, uv in ((0, np.array([[0.75 * 640, 0.75 * 360]])), (1, uv1))]  # type: ignore[arg-type]
+    assert np.hypot(*(via[0] - via[1])[0]) < 5.0
