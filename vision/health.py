@@ -721,6 +721,9 @@ class HealthMonitor:
                     + (f", lying {lying_share:.0%} of that time" if posed else ", pose unknown")
                     + (", not even shifting" if frozen else "")
                 )
+                at = self._on_floor(sp.anchor)
+                if at is not None:  # where to go and pick it up
+                    what += f", at ({at[0]:.0f}, {at[1]:.0f}) cm on the pen's plan"
                 out.append(self._alert("suspected_dead", ts, sp, "critical", what))
         elif sp.still_s >= cfg.sick_after_s:
             if subj is not None:
