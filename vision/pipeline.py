@@ -212,7 +212,7 @@ def combine_summaries(
         end_ts=max(s.end_ts for s in summaries),
         camera_ids=sorted({c for s in summaries for c in s.camera_ids}),
         frames_processed=sum(s.frames_processed for s in summaries),
-        headcount=combine_headcounts([s.headcount for s in summaries]),
+        headcount=combine_headcounts([_renamed_headcount(s.headcount, i, renamed) for i, s in enumerate(summaries)]),
         birds=sorted(birds, key=lambda b: b.bird_id),
         alerts=_dedupe_alerts(alerts),
         activity_index=sum(s.activity_index * s.frames_processed for s in summaries) / n,
@@ -242,6 +242,22 @@ def _one_id_per_carcass(summaries: Sequence[WindowSummary], same_cm: float) -> d
             renamed[(i, bird_id)] = same[0]
             same[2].update(cams)
     return renamed
+
+
+def _renamed_headcount(hc: HeadcountEstimate, index: int, renamed: dict[tuple[int, str], str]) -> HeadcountEstimate:
+    """Summary `index`'s headcount with its carcass ids renamed as in the farm's bird list: a carcass two
+    cameras see under two ids is one bird in the count too."""
+    names = {bid: to for (i, bid), to in renamed.items() if i == index}
+    if not names:
+        return hc
+
+    def ids(xs: frozenset[str]) -> frozenset[str]:
+        return frozenset(names.get(x, x) for x in xs)
+
+    covisible = frozenset(
+        (min(a, b), max(a, b)) for a, b in ((names.get(a, a), names.get(b, b)) for a, b in hc.covisible) if a != b)
+    return replace(hc, bird_ids=ids(hc.bird_ids), suspect_ids=ids(hc.suspect_ids),
+                   lookalike_groups=tuple(ids(g) for g in hc.lookalike_groups), covisible=covisible)
 
 
 def _dedupe_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

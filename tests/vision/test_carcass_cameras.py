@@ -60,6 +60,9 @@ def test_one_carcass_two_cameras_two_ids(floor_points: bool, cam1_y_px: float, d
     assert len(dead) == deaths
     assert dead[0].bird_id == "bird-000100"  # flagged first
     assert len([a for a in farm.alerts if a["kind"] == "suspected_dead"]) == deaths
+    # ... and the headcount counts one carcass once: its second id is renamed there too.
+    assert ("bird-000555" in farm.headcount.bird_ids) == (deaths == 2)
+    assert farm.headcount.value == len(parts[0].headcount.bird_ids) + (deaths - 1)
     if floor_points:  # the farmer is told where to find it
         assert "at (425, 200) cm on the pen's plan" in next(
             a["message"] for a in farm.alerts if a["bird_id"] == "bird-000100")
