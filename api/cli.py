@@ -46,6 +46,10 @@ def serve_command(
     database_url: str | None = typer.Option(None, "--database-url", help=_DB_HELP),
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate", help="run migrations before serving"),
     log_level: str = typer.Option("info"),
+    access_log: bool = typer.Option(
+        True, "--access-log/--no-access-log",
+        help="uvicorn's line per request; at hundreds of reports a second it costs ingest throughput "
+        "(`flockid bench api` serves without it)"),
 ) -> None:
     """Serve the lender API with uvicorn (one process)."""
     import uvicorn
@@ -56,7 +60,7 @@ def serve_command(
     settings = _settings(database_url)
     if migrate_first:
         migrate.upgrade(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=access_log)
 
 
 @api_app.command("create-key")
