@@ -74,6 +74,7 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
     from flockid.console import progress
     from flockid.demo_edge import GROUND_TRUTH, SHIPPED_MODELS, EdgeDevice, burst_options
     from flockid.demo_stack import LocalApi
+    from flockid.demo_truth import truth_check
     from flockid.demo_world import BurstPlan, farm_world, fit_px_per_cm, record_farm
 
     t_start = time.monotonic()
@@ -102,10 +103,9 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
     times = plan.times_s()
     n_birds = 24
     day = 86400.0
-    world = farm_world(
-        times, epoch0, seed=seed, birds=n_birds,
-        health_events=[HealthEvent(bird=5, state="sick", at_s=0.4 * day),
-                       HealthEvent(bird=11, state="dead", at_s=min(1.3, 0.45 * days) * day)])
+    events = [HealthEvent(bird=5, state="sick", at_s=0.4 * day),
+              HealthEvent(bird=11, state="dead", at_s=min(1.3, 0.45 * days) * day)]
+    world = farm_world(times, epoch0, seed=seed, birds=n_birds, health_events=events)
 
     _stage(f"filming a synthetic farm: {n_birds} birds, {len(world.cameras)} cameras, {days} simulated days "
            f"({len(times)} instants in bursts)")
@@ -167,6 +167,9 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
                          "--detector ground-truth to see the rest of the system.")
         _stage("lender's view")
         summary = lender_summary(api, tenant, stats)
+        summary["truth_check"] = truth_check(
+            hourly_series(api, tenant)[0], placed=n_birds,
+            deaths_ts=[epoch0 + e.at_s for e in events if e.state == "dead"])
         video = clip.write(out)
         charts = write_charts(api, tenant, out)
         summary["outputs"] = {"video": str(video) if video else None, **{k: str(v) for k, v in charts.items()}}
@@ -320,6 +323,15 @@ def print_summary(s: dict[str, Any]) -> None:
         console.print(at)
     else:
         console.print("Open alerts: none")
+    tc = s.get("truth_check")
+    if tc:
+        told = ", ".join("not yet" if h is None else f"{h:g} h" for h in tc["death_to_lender_h_at_most"]) or "–"
+        console.print(
+            f"checked against the synthetic truth (hourly series, {tc['buckets_with_headcount']} buckets): "
+            f"headcount off by {num(tc['headcount_mean_error'], '{:+.1f}')} on average "
+            f"(mean |error| {num(tc['headcount_mean_abs_error'], '{:.1f}')}), band holds the truth in "
+            f"{tc['band_holds_truth']}; deaths {tc['deaths_reported']} reported for {tc['deaths_true']} "
+            f"({tc['deaths_reported_before_any_death']} before any death); death -> lender within {told}")
     o = s["outputs"]
     console.print(f"annotated video: {o['video']}")
     console.print(f"charts: {o['headcount']}, {o['weight']}, {o['valuation']}")
@@ -327,21 +339,27 @@ def print_summary(s: dict[str, Any]) -> None:
     console.print(f"finished in {s['wall_time_s']:.0f} s")
 
 
-def write_charts(api: Any, tenant: Any, out: Path) -> dict[str, Path]:
-    """headcount.png, weight.png, valuation.png from the API's time series (matplotlib, Agg)."""
-    from datetime import datetime, timedelta
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def hourly_series(api: Any, tenant: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The lender's hourly flock series over the last 15 days of reports, and the query it used."""
+    from datetime import timedelta
 
     key = tenant.lender_key
     head = api.get(f"/v1/flocks/{tenant.flock_id}/headcount", key)
     end = datetime.fromisoformat(str(head["as_of"]).replace("Z", "+00:00")) + timedelta(hours=1)
     start = end - timedelta(days=15)
     rng = {"from": start.isoformat(), "to": end.isoformat(), "bucket": "hour"}
-    pts = [p for p in api.get(f"/v1/flocks/{tenant.flock_id}/timeseries", key, **rng)["points"]]
+    return list(api.get(f"/v1/flocks/{tenant.flock_id}/timeseries", key, **rng)["points"]), rng
+
+
+def write_charts(api: Any, tenant: Any, out: Path) -> dict[str, Path]:
+    """headcount.png, weight.png, valuation.png from the API's time series (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = tenant.lender_key
+    pts, rng = hourly_series(api, tenant)
     vpts = api.get(f"/v1/loans/{tenant.loan_id}/valuation/history", key, **rng)["points"]
 
     def t(p: dict[str, Any]) -> Any:  # matplotlib plots datetimes; its stubs only say numbers

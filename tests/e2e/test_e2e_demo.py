@@ -29,6 +29,13 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert summary["placed_count"] == 24 and "placed (farm's record)" in proc.stdout
     assert summary["mean_weight_g"] and 300 < summary["mean_weight_g"] < 3000
     assert summary["collateral_value"] > 0 and summary["ltv"] > 0
+    # One day: the bird that dies at 0.45 days is told within the 10-hour upper bound of the hourly
+    # series, and with ground-truth boxes every band holds the 24 birds on the farm (the carcass stays).
+    tc = summary["truth_check"]
+    assert tc["deaths_true"] == 1 and tc["deaths_reported"] == 1 and tc["deaths_reported_before_any_death"] == 0
+    assert tc["death_to_lender_h_at_most"][0] is not None and tc["death_to_lender_h_at_most"][0] <= 10
+    assert tc["band_holds_truth"] == tc["buckets_with_headcount"] >= 5
+    assert "checked against the synthetic truth" in proc.stdout
     for chart in ("headcount", "weight", "valuation"):
         png = out / f"{chart}.png"
         assert png.stat().st_size > 10_000, chart
