@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vision.floor import fit_homography, reprojection_error_cm
+
 FLOOR_POINT_MAX_ERROR_CM = 20.0
 
 
@@ -70,8 +72,6 @@ class CalibrationConfig(BaseModel):
         FLOOR_POINT_MAX_ERROR_CM (a mistyped or mismeasured mark)."""
         if not self.floor_points:
             return None
-        from vision.floor import fit_homography, reprojection_error_cm
-
         image = [p.image_xy for p in self.floor_points]
         plan = [p.floor_cm for p in self.floor_points]
         try:
