@@ -199,11 +199,10 @@ def combine_summaries(
                 by_bird.setdefault(key, []).append(b if key == b.bird_id else replace(b, bird_id=key))
             else:
                 anonymous.append(b)
-    alerts: list[dict[str, Any]] = []
-    for i, s in enumerate(summaries):
-        for a in s.alerts:
-            alias = renamed.get((i, a.get("bird_id") or ""))
-            alerts.append({**a, "bird_id": alias} if alias and a.get("kind") == "suspected_dead" else a)
+    # The renamed carcass was alerted under the id flagged first, in this window or an earlier one: its
+    # second camera's alert is a repeat.
+    alerts = [a for i, s in enumerate(summaries) for a in s.alerts
+              if not (a.get("kind") == "suspected_dead" and (i, a.get("bird_id") or "") in renamed)]
     birds = [merge_bird_health(v) for v in by_bird.values()] + anonymous
     weights = [b.weight_g for b in birds if b.weight_g is not None]
     n = sum(s.frames_processed for s in summaries) or 1

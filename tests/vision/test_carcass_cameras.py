@@ -83,7 +83,9 @@ def _only(birds: list[BirdHealth]) -> WindowSummary:
         start_ts=0.0, end_ts=100.0, camera_ids=sorted({c for b in birds for c in b.cameras}), frames_processed=1,
         headcount=HeadcountEstimate(value=len(birds), low=len(birds), high=len(birds),
                                     instantaneous_max=len(birds), bird_ids=frozenset(b.bird_id for b in birds)),
-        birds=birds, alerts=[], activity_index=0.0, huddling_index=0.0, mean_weight_g=None)
+        birds=birds, activity_index=0.0, huddling_index=0.0, mean_weight_g=None,
+        alerts=[{"kind": "suspected_dead", "at": b.dead_since, "camera_id": b.cameras[0], "bird_id": b.bird_id,
+                 "severity": "critical", "message": "motionless"} for b in birds])
 
 
 @pytest.mark.parametrize(
@@ -107,5 +109,7 @@ def test_carcasses_merge_across_cameras_only_when_close_on_the_plan(
     parts = [_only([_dead(*d) for d in cam]) for cam in per_camera]
     farm = combine_summaries(parts, same_carcass_cm=same_cm)
     assert sorted(b.bird_id for b in farm.birds if "suspected_dead" in b.health) == dead_ids
+    # one alert per death: a renamed carcass's alert repeats its first camera's (even from a later window)
+    assert sorted(a["bird_id"] for a in farm.alerts) == dead_ids
     with pytest.raises(ValueError, match="same_carcass_cm must be >= 0"):
         combine_summaries(parts, same_carcass_cm=-1.0)
