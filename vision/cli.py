@@ -280,11 +280,12 @@ def _build_pipeline(
     oracle_embedder: bool,
     oracle_uniform_sim: float,
     imgsz: int | None,
+    masks_xyxyn: list[tuple[float, float, float, float]] | None = None,
 ) -> Any:
     from vision.pipeline import FlockPipeline, PipelineConfig
     from vision.tracking import make_tracker
 
-    config = PipelineConfig()
+    config = PipelineConfig(masks_xyxyn=list(masks_xyxyn or []))
     det_stage: Any = oracle
     if not gt_detections:
         from vision.detector import OnnxDetector
@@ -362,9 +363,11 @@ def evaluate_count_farm(
     show_progress: bool = True,
     oracle_embedder: bool = False,
     oracle_uniform_sim: float = 0.8,
+    masks_xyxyn: list[tuple[float, float, float, float]] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over the sequences of one farm (one per camera, frames in lockstep, one shared
-    registry) and compare with birds.json / gt.
+    registry) and compare with birds.json / gt. masks_xyxyn: regions of every camera's frame whose
+    detections are dropped (a DVR's burnt-in clock and name, as `flockid track --mask`).
 
     truth = birds on the farm at the end of the window (birds.json minus birds removed before it ends);
     truth_seen = distinct ground-truth ids annotated in the window. error_pct uses truth.
@@ -412,6 +415,7 @@ def evaluate_count_farm(
             oracle_embedder=oracle_embedder,
             oracle_uniform_sim=oracle_uniform_sim,
             imgsz=imgsz,
+            masks_xyxyn=masks_xyxyn,
         )
         cams.append((d, pipe, oracle, frame_times(d), gt_by_frame(d), iter_sequence_frames(d)))
     rate = float(infos[0]["frame_rate"])
@@ -547,6 +551,10 @@ def count_command(
     ),
     imgsz: int = typer.Option(None, "--imgsz", min=32),
     max_frames: int = typer.Option(None, "--max-frames", min=1),
+    mask: list[str] = typer.Option(
+        [], "--mask", help="x0,y0,x1,y1 in fractions of the frame: ignore detections centred there in every "
+        "sequence (the DVR's clock and camera name); repeatable."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Verified-headcount error (and dead-bird alerts) of the pipeline on sequences with birds.json."""
@@ -554,6 +562,10 @@ def count_command(
     for seq in seq_dirs:
         if not (seq / "seqinfo.ini").is_file():
             fail(f"{seq}: not a MOT sequence dir (no seqinfo.ini)")
+    try:
+        masks = [_parse_mask(m) for m in mask]
+    except ValueError as exc:
+        fail(str(exc))
     for farm in _farms(list(seq_dirs)):
         try:
             rows.append(
@@ -565,6 +577,7 @@ def count_command(
                     max_frames=max_frames,
                     imgsz=imgsz,
                     oracle_embedder=oracle_embedder,
+                    masks_xyxyn=masks,
                 )
             )
         except (ValueError, FileNotFoundError) as exc:
