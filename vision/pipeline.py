@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vision.calibration import CalibrationConfig
 from vision.counting import CountingConfig, HeadcountCounter, HeadcountEstimate, combine_headcounts
 from vision.detections import Detections
+from vision.floor import image_to_floor
 from vision.geometry import centers_in, inside_frame
 from vision.health import BirdHealth, HealthConfig, HealthMonitor
 from vision.identity import IdentityConfig, IdentityRegistry
@@ -462,6 +463,7 @@ class FlockPipeline:
         self.camera_id = camera_id
         self.counter = HeadcountCounter(self.config.counting, camera_id=camera_id)
         self.health = HealthMonitor(self.config.health, self.config.calibration, camera_id=camera_id)
+        self._floor_h = self.config.calibration.floor_homography()
         self._lock = threading.Lock()
         self._last_embedded: dict[int, int] = {}  # track_id -> frame_index of its last embedding
         self._last_ts: float | None = None
@@ -636,7 +638,7 @@ class FlockPipeline:
                 if callable(feed):
                     # Only the rows embedded after update: the others were in update already.
                     feed(tracked[rows])
-        out = self.registry.assign(tracked, removed_track_ids=removed)
+        out = self.registry.assign(tracked, removed_track_ids=removed, floor_xy=self._standing_on_floor(tracked))
         count = self.counter.observe(out, lookalikes=self.registry.lookalikes(self.config.counting.lookalike_sim))
         alerts: list[dict[str, Any]] = []
         if self._last_health_ts is None or timestamp - self._last_health_ts >= self.config.health_every_s:
@@ -646,6 +648,16 @@ class FlockPipeline:
         self.frames_processed += 1
         # Fresh dict: Detections.with_meta/replace share `extra` with the tracker's input.
         return out.with_meta(extra={**out.extra, "count": count, "alerts": alerts})
+
+    def _standing_on_floor(self, dets: Detections) -> np.ndarray | None:
+        """Where each box stands on the pen's plan (cm), None without floor points: a quarter of the box
+        height above its bottom edge, between the feet of a standing bird seen from the side and the
+        body centre seen from above."""
+        if self._floor_h is None:
+            return None
+        xyxy = dets.xyxy.astype(np.float64)
+        foot = np.column_stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3] - 0.25 * (xyxy[:, 3] - xyxy[:, 1])])
+        return image_to_floor(self._floor_h, foot)
 
     def _embed(self, frame_bgr: np.ndarray, dets: Detections, rows: np.ndarray) -> Detections:
         assert self.embedder is not None

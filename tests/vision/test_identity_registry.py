@@ -277,3 +277,55 @@ def test_partial_views_never_enrol_a_new_bird(partial_box: list[float], why: str
         emb = np.stack([noisy(v[i], rng) for i in (0, 1, 2, 3)])
         out = reg2.assign(_views([*whole, partial_box], emb, ts=100.0 + f * 0.1))
     assert out.bird_id is not None and out.bird_id[3] != "" and len(reg2) == 4
+
+
+def _twins() -> tuple[IdentityRegistry, list[str], np.ndarray, np.ndarray]:
+    """A registry that knows two look-alikes (cam0 saw both; cosine 0.85, each told apart when seen
+    whole), their ids, the first one's look, and a look halfway between them (a guess between the two)."""
+    reg = IdentityRegistry(None, "farm")
+    base = identities(1)[0]
+    twin = unit(base + 0.6 * identities(1, seed=3)[0])
+    out = run(reg, {1: base, 2: twin}, 10)
+    reg.end_tracks("cam0", [1, 2])
+    return reg, list(out.bird_id), base, unit(base + twin)
+
+
+@pytest.mark.parametrize(
+    ("cam1_cm", "handoff_cm", "takes_cam0_id"),
+    [
+        ((105.0, 100.0), 30.0, True),  # 5 cm from cam0's sure sighting at the same moment: the same bird
+        ((300.0, 100.0), 30.0, False),  # 2 m away: another bird, decided by its looks
+        ((105.0, 100.0), 0.0, False),  # handoff off
+    ],
+)
+def test_a_bird_two_cameras_see_at_one_spot_gets_one_id(
+    cam1_cm: tuple[float, float], handoff_cm: float, takes_cam0_id: bool
+) -> None:
+    reg, ids, base, mid = _twins()
+    reg.config = reg.config.model_copy(update={"handoff_cm": handoff_cm})
+    rng = np.random.default_rng(4)
+    for f in range(6):
+        ts = 10.0 + 0.1 * f
+        # cam0 surely sees the first look-alike at (100, 100) cm; at the same moments cam1 sees a bird whose
+        # look is halfway between the two: by looks alone an ambiguous guess.
+        a = reg.assign(frame([7], noisy(base, rng)[None], ts=ts), floor_xy=np.array([[100.0, 100.0]]))
+        b = reg.assign(frame([21], noisy(mid, rng, 0.01)[None], ts=ts, cam="cam1"), floor_xy=np.array([cam1_cm]))
+    assert a.bird_id[0] == ids[0] and a.identity_confidence[0] >= 0.5
+    assert b.bird_id[0] in ids
+    assert (b.bird_id[0] == ids[0] and b.identity_confidence[0] >= 0.5) == takes_cam0_id
+    assert len(reg) == 2  # no bird enrolled either way
+
+
+def test_handoff_never_overrides_a_sure_id_nor_takes_an_id_held_in_the_camera() -> None:
+    reg, ids, base, _mid = _twins()
+    rng = np.random.default_rng(5)
+    twin_look = reg.prototype(ids[1])
+    for f in range(6):
+        ts = 10.0 + 0.1 * f
+        a = reg.assign(frame([7], noisy(base, rng)[None], ts=ts), floor_xy=np.array([[100.0, 100.0]]))
+        # cam1 surely sees the twin at cam0's spot (a floor-point error): it keeps the twin's id.
+        b = reg.assign(frame([21], noisy(twin_look, rng, 0.01)[None], ts=ts, cam="cam1"),
+                       floor_xy=np.array([[100.0, 100.0]]))
+    assert a.bird_id[0] == ids[0] and b.bird_id[0] == ids[1] and b.identity_confidence[0] >= 0.5
+    with pytest.raises(ValueError, match=r"floor_xy must have shape \(1, 2\)"):
+        reg.assign(frame([21], noisy(twin_look, rng)[None], ts=11.0, cam="cam1"), floor_xy=np.zeros((2, 2)))

@@ -65,6 +65,14 @@ class IdentityConfig(BaseModel):
     track_ttl_s: float = Field(
         default=120.0, gt=0.0, le=1e7, description="forget a track unseen this long (stream time)"
     )
+    handoff_cm: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=1000.0,
+        description="cameras with floor points: a track without a sure id takes the id another camera surely "
+        "sees within this many cm of it on the pen's plan at the same moment (0: off)",
+    )
+    handoff_s: float = Field(default=1.0, ge=0.0, le=60.0, description="'the same moment' of handoff_cm (stream s)")
     save_every_s: float = Field(default=30.0, ge=0.0, le=1e6, description="auto-save period (wall clock); 0 = never")
     id_prefix: str = Field(default="bird-", pattern=r"^[a-z]+-$")
     id_digits: int = Field(default=6, ge=6, le=12)

@@ -46,7 +46,7 @@ import numpy as np
 
 from vision.detections import Detections
 from vision.geometry import box_area, inside_frame
-from vision.identity.config import IdentityConfig
+from vision.identity.config import SURE_IDENTITY, IdentityConfig
 from vision.identity.store import BirdRecord, load_registry, save_registry
 
 
@@ -115,6 +115,8 @@ class TrackIdentity:
     best_sim: float = -1.0  # last best candidate similarity (diagnostics)
     last_emb_ts: float = -math.inf  # stream time of its last embedding
     challenged: bool = False  # another track looks like its bird: embed it on the next frame
+    floor_xy: tuple[float, float] | None = None  # where it stands on the pen's plan (cm), at floor_ts
+    floor_ts: float = -math.inf
 
 
 @dataclass(frozen=True)
@@ -336,12 +338,18 @@ class IdentityRegistry:
                 f"(embedder {self.embedder_sha}); refusing to mix embedders"
             )
 
-    def assign(self, dets: Detections, *, removed_track_ids: Iterable[int] = ()) -> Detections:
+    def assign(self, dets: Detections, *, removed_track_ids: Iterable[int] = (),
+               floor_xy: np.ndarray | None = None) -> Detections:
         """Fill `bird_id` ("" when unknown) and `identity_confidence` for every tracked box.
 
         Uses dets.camera_id, dets.timestamp, dets.frame_index, track_id and embedding (rows of zeros =
         not embedded this frame: the track keeps its previous decision). Boxes without a track get "".
+        floor_xy (N, 2): where each box stands on the pen's plan (cm; NaN: unknown), from a camera with
+        floor points: a track without a sure id then takes the id that another camera surely sees at
+        that spot at the same moment (IdentityConfig.handoff_cm).
         """
+        if floor_xy is not None and np.shape(floor_xy) != (len(dets), 2):
+            raise ValueError(f"assign: floor_xy must have shape ({len(dets)}, 2), got {np.shape(floor_xy)}")
         with self._lock:
             cfg = self.config
             cam, ts = dets.camera_id, float(dets.timestamp)
@@ -366,6 +374,8 @@ class IdentityRegistry:
                     self._tracks[(cam, tid)] = st
                 st.last_ts, st.last_frame = ts, int(dets.frame_index)
                 st.frames += 1
+                if floor_xy is not None and np.isfinite(floor_xy[i]).all():
+                    st.floor_xy, st.floor_ts = (float(floor_xy[i][0]), float(floor_xy[i][1])), ts
                 if has_emb[i]:
                     assert emb is not None
                     e = emb[i].astype(np.float32)
@@ -425,6 +435,8 @@ class IdentityRegistry:
             for st in self._tracks.values():
                 if st.camera_id == cam and st.bird_id is not None and st.last_ts >= ts - cfg.hold_s:
                     held[st.bird_id] = st
+            if floor_xy is not None and cfg.handoff_cm > 0:
+                self._handoff(states, held, cam, ts)
             pending = [
                 i
                 for i, st in enumerate(states)
@@ -450,6 +462,56 @@ class IdentityRegistry:
             self._expire(cam, ts)
             self._maybe_autosave()
             return replace(dets, bird_id=bird_ids, identity_confidence=conf)
+
+    def _handoff(self, states: list[TrackIdentity | None], held: dict[str, TrackIdentity], cam: str,
+                 ts: float) -> None:
+        """Tracks of this camera without a sure id take the id of the nearest track of another camera that
+        stands within handoff_cm on the plan and was seen within handoff_s, when that track holds its id
+        more surely (a sure id, or a guess among look-alikes with a higher confidence), this camera holds
+        the id nowhere else, and the track's look does not rule the bird out (similarity to the bird >=
+        new_threshold). Two cameras' views of one bird are one bird: without this the registry named the
+        same bird differently in each camera about two times in three (the demo's two cameras, mixed
+        flock, birds ~30 px), and every second name counted as another bird. A guess shared by both
+        cameras is still a guess, but one guess, not two."""
+        cfg = self.config
+        peers = [t for t in self._tracks.values()
+                 if t.camera_id != cam and t.bird_id is not None and t.floor_xy is not None
+                 and abs(t.floor_ts - ts) <= cfg.handoff_s]
+        if not peers:
+            return
+        peer_xy = np.array([t.floor_xy for t in peers], np.float64)
+        for st in states:
+            if st is None or st.floor_xy is None or st.floor_ts != ts:
+                continue
+            if st.bird_id is not None and not st.ambiguous and st.confidence >= SURE_IDENTITY:
+                continue
+            d = np.hypot(peer_xy[:, 0] - st.floor_xy[0], peer_xy[:, 1] - st.floor_xy[1])
+            k = int(np.argmin(d))
+            if d[k] > cfg.handoff_cm:
+                continue
+            peer = peers[k]
+            bird_id = peer.bird_id
+            assert bird_id is not None
+            mine = st.bird_id
+            if bird_id == mine:
+                if peer.confidence > st.confidence:  # the other camera's sure sighting keeps vouching for it
+                    st.confidence, st.ambiguous = peer.confidence, peer.ambiguous or peer.confidence < SURE_IDENTITY
+                continue
+            if mine is not None and (peer.confidence, mine) <= (st.confidence, bird_id):
+                continue  # this track's guess is at least as sure
+            holder = held.get(bird_id)
+            if (holder is not None and holder is not st) or bird_id not in self._birds:
+                continue
+            if st.mean is not None:
+                row = self._scores(st.mean.reshape(1, -1))[0]
+                sim = float(row[self._pos[bird_id]])
+                row[self._pos[bird_id]] = -np.inf
+                best_other = float(row.max()) if row.size > 1 else -1.0
+                if sim < cfg.new_threshold or (best_other >= cfg.match_threshold and best_other - sim >= cfg.margin):
+                    continue  # its looks rule the bird out, or clearly say it is another one
+            self._claim(st, bird_id, held)
+            st.confidence = peer.confidence
+            st.ambiguous = peer.ambiguous or peer.confidence < SURE_IDENTITY
 
     def _whole_views(self, dets: Detections) -> np.ndarray:
         """Boxes that show a whole bird: not cut by the frame border and not much smaller than the
