@@ -234,8 +234,11 @@ def _one_id_per_carcass(summaries: Sequence[WindowSummary], same_cm: float) -> d
     kept: list[tuple[str, tuple[float, float], set[str]]] = []
     renamed: dict[tuple[int, str], str] = {}
     for _since, bird_id, i, (x, y), cams in dead:
-        same = next((k for k in kept if not (k[2] & cams) and k[0] != bird_id
-                     and math.hypot(k[1][0] - x, k[1][1] - y) <= same_cm), None)
+        # The nearest carcass another camera flagged first: two carcasses side by side stay two deaths.
+        near = [(math.hypot(k[1][0] - x, k[1][1] - y), n) for n, k in enumerate(kept)
+                if not (k[2] & cams) and k[0] != bird_id]
+        dist, at = min(near, default=(math.inf, -1))
+        same = kept[at] if dist <= same_cm else None
         if same is None:
             kept.append((bird_id, (x, y), cams))
         else:

@@ -99,6 +99,9 @@ def _only(birds: list[BirdHealth]) -> WindowSummary:
         # three cameras, one carcass
         ([[("b-3", "cam0", 5.0, (0.0, 0.0))], [("b-1", "cam1", 9.0, (20.0, 0.0))],
           [("b-2", "cam2", 7.0, (0.0, 25.0))]], 45.0, ["b-3"]),
+        # two carcasses side by side, seen by both cameras: each pairs with its nearest, two deaths
+        ([[("b-1", "cam0", 1.0, (0.0, 0.0)), ("b-2", "cam0", 2.0, (30.0, 0.0))],
+          [("b-4", "cam1", 3.0, (28.0, 0.0)), ("b-3", "cam1", 4.0, (2.0, 0.0))]], 45.0, ["b-1", "b-2"]),
         # a carcass without a plan position is never merged
         ([[("b-1", "cam0", 5.0, (0.0, 0.0))], [("b-2", "cam1", 6.0, None)]], 45.0, ["b-1", "b-2"]),
     ],
@@ -113,3 +116,11 @@ def test_carcasses_merge_across_cameras_only_when_close_on_the_plan(
     assert sorted(a["bird_id"] for a in farm.alerts) == dead_ids
     with pytest.raises(ValueError, match="same_carcass_cm must be >= 0"):
         combine_summaries(parts, same_carcass_cm=-1.0)
+
+
+def test_a_second_view_joins_the_nearest_carcass_not_the_first_flagged() -> None:
+    cam0 = _only([_dead("b-1", "cam0", 1.0, (0.0, 0.0)), _dead("b-2", "cam0", 2.0, (40.0, 0.0))])
+    cam1 = _only([_dead("b-9", "cam1", 3.0, (38.0, 0.0))])  # 38 cm from b-1, 2 cm from b-2
+    farm = combine_summaries([cam0, cam1])
+    cams = {b.bird_id: b.cameras for b in farm.birds}
+    assert cams == {"b-1": ["cam0"], "b-2": ["cam0", "cam1"]}
