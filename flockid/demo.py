@@ -121,8 +121,7 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
         from vision.weights import default_detector_path
 
         measure = OnnxDetector(default_detector_path())
-    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r, detector=measure), 4),
-                                 "floor_points": r.floor_points} for r in recordings}
+    calibration = {r.camera_id: {"px_per_cm": round(fit_px_per_cm(r, detector=measure), 4)} for r in recordings}
 
     _stage("starting the lender API (SQLite) and enrolling a lender, farm, flock, loan and edge device")
     api = LocalApi(work / "api", port=port, database_url=f"sqlite:///{out / 'flockid.db'}").start()
@@ -167,11 +166,11 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
                          "--detector ground-truth to see the rest of the system.")
         _stage("lender's view")
         summary = lender_summary(api, tenant, stats)
+        series = hourly_series(api, tenant)
         summary["truth_check"] = truth_check(
-            hourly_series(api, tenant)[0], placed=n_birds,
-            deaths_ts=[epoch0 + e.at_s for e in events if e.state == "dead"])
+            series[0], placed=n_birds, deaths_ts=[epoch0 + e.at_s for e in events if e.state == "dead"])
         video = clip.write(out)
-        charts = write_charts(api, tenant, out)
+        charts = write_charts(api, tenant, out, series)
         summary["outputs"] = {"video": str(video) if video else None, **{k: str(v) for k, v in charts.items()}}
         summary["wall_time_s"] = round(time.monotonic() - t_start, 1)
         dashboard = f"{api.url}/dashboard"
@@ -351,15 +350,17 @@ def hourly_series(api: Any, tenant: Any) -> tuple[list[dict[str, Any]], dict[str
     return list(api.get(f"/v1/flocks/{tenant.flock_id}/timeseries", key, **rng)["points"]), rng
 
 
-def write_charts(api: Any, tenant: Any, out: Path) -> dict[str, Path]:
-    """headcount.png, weight.png, valuation.png from the API's time series (matplotlib, Agg)."""
+def write_charts(api: Any, tenant: Any, out: Path,
+                 series: tuple[list[dict[str, Any]], dict[str, str]]) -> dict[str, Path]:
+    """headcount.png, weight.png, valuation.png from the API's time series (`hourly_series`) and the
+    loan's valuation history over the same range (matplotlib, Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     key = tenant.lender_key
-    pts, rng = hourly_series(api, tenant)
+    pts, rng = series
     vpts = api.get(f"/v1/loans/{tenant.loan_id}/valuation/history", key, **rng)["points"]
 
     def t(p: dict[str, Any]) -> Any:  # matplotlib plots datetimes; its stubs only say numbers

@@ -98,7 +98,9 @@ class EdgeDevice:
         from edge.config import parse_config
 
         cams = [{"camera_id": r.camera_id, "source": str(r.video), "kind": "file", "fps": 30.0,
-                 "timestamps_csv": str(r.times_csv), "calibration": self.calibration.get(r.camera_id, {}),
+                 "timestamps_csv": str(r.times_csv),
+                 # The recording's installer set-up (floor marks, masks); a calibration given here wins.
+                 "calibration": {"floor_points": r.floor_points, **self.calibration.get(r.camera_id, {})},
                  "masks_xyxyn": [list(m) for m in r.masks_xyxyn]}
                 for r in recordings]
         data: dict[str, Any] = {

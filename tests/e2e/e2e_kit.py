@@ -51,8 +51,7 @@ class Farm:
     def run(self, times_s: list[float], *, replay_from: list[float] | None = None) -> Any:
         recs = self.film(times_s, replay_from=replay_from)
         if not self.device.calibration:
-            self.device.calibration = {r.camera_id: {"px_per_cm": fit_px_per_cm(r), "floor_points": r.floor_points}
-                                       for r in recs}
+            self.device.calibration = {r.camera_id: {"px_per_cm": fit_px_per_cm(r)} for r in recs}
         stats = self.device.run(recs)
         self.runs.append(stats)
         return stats

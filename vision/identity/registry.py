@@ -492,10 +492,11 @@ class IdentityRegistry:
             peer = peers[k]
             bird_id = peer.bird_id
             assert bird_id is not None
+            peer_unsure = peer.ambiguous or peer.confidence < SURE_IDENTITY
             mine = st.bird_id
             if bird_id == mine:
                 if peer.confidence > st.confidence:  # the other camera's sure sighting keeps vouching for it
-                    st.confidence, st.ambiguous = peer.confidence, peer.ambiguous or peer.confidence < SURE_IDENTITY
+                    st.confidence, st.ambiguous = peer.confidence, peer_unsure
                 continue
             if mine is not None and (peer.confidence, mine) <= (st.confidence, bird_id):
                 continue  # this track's guess is at least as sure
@@ -510,8 +511,7 @@ class IdentityRegistry:
                 if sim < cfg.new_threshold or (best_other >= cfg.match_threshold and best_other - sim >= cfg.margin):
                     continue  # its looks rule the bird out, or clearly say it is another one
             self._claim(st, bird_id, held)
-            st.confidence = peer.confidence
-            st.ambiguous = peer.ambiguous or peer.confidence < SURE_IDENTITY
+            st.confidence, st.ambiguous = peer.confidence, peer_unsure
 
     def _whole_views(self, dets: Detections) -> np.ndarray:
         """Boxes that show a whole bird: not cut by the frame border and not much smaller than the
