@@ -78,6 +78,8 @@ bird walked away, except long-still ones, which are remembered for `spot_memory_
   lay (within `dead_revive_bl` of it: the carcass filmed again after the night, or enrolled by the
   registry as a new bird) is that carcass too, whatever id it now holds. The flag is dropped with the
   bird's history after `retention_s` unseen; its spot is not flagged again under another id.
+  A window summary lists a bird as suspected_dead only while it still is at the window's end: one
+  flagged and seen walking within the window is listed suspected_sick (its alert stays).
 
 Flock:
 - activity_index: mean activity (BL/h) of the birds seen in the window;
@@ -808,8 +810,15 @@ class HealthMonitor:
                     cont += c
             activity = dist / (obs / 3600.0) if obs > 0 else 0.0
             flags = [f for f, t in subj.status.items() if start_ts <= t <= end_ts]
-            if dead or "suspected_dead" in flags:
+            if dead:
                 flags = ["suspected_dead"]
+            elif "suspected_dead" in flags:
+                # Flagged in this window, then seen walking before its end: alive at the end, so no death
+                # in this report (the alert stays in the window's alerts). It was still long enough to be
+                # judged dead, so it is reported sick. Reporting it dead had counted one carcass twice:
+                # a look-alike surely given the carcass's id walks, the carcass is flagged again under
+                # the next id (demo seed 11: two deaths in one report for one dead bird).
+                flags = ["suspected_sick"]
             # Lethargic needs minutes of continuous watching (lethargic_max_gap_s): footage in short
             # bursts far apart (0.3 s every 40 min) measures only net displacement between bursts.
             if not flags and cont >= cfg.lethargic_min_observed_s and activity < cfg.lethargic_bl_per_h:

@@ -416,6 +416,25 @@ def test_a_guessed_id_walking_elsewhere_does_not_revive_a_carcass(confidence: fl
     assert (flags["bird-000100"] != ["suspected_dead"]) is revived
 
 
+@pytest.mark.parametrize(("walks", "health", "dead_since"), [(False, ["suspected_dead"], True),
+                                                          (True, ["suspected_sick"], False)])
+def test_a_bird_flagged_and_seen_walking_in_one_window_is_not_a_death_of_that_window(
+    walks: bool, health: list[str], dead_since: bool
+) -> None:
+    """A bird judged dead and then walking before the report's window ends is alive at its end: it is
+    reported sick, not dead (its suspected-dead alert stays in the window), so a carcass flagged again
+    under a look-alike's id is not counted twice in one report."""
+    mon = HealthMonitor(HealthConfig(), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=13)
+    t0 = flock.t
+    alerts = run(mon, flock, 120, [(100, 850.0, 400.0, 62.0, 20.0)])  # still for 10 min: flagged
+    alerts += run(mon, flock, 30, lambda k: [(100, 850.0, 400.0 + (12.0 * k if walks else 0.0), W, H)])
+    bird = {b.bird_id: b for b in mon.window(t0, flock.t)["birds"]}["bird-000100"]
+    assert bird.health == health
+    assert (bird.dead_since is not None) is dead_since
+    assert [a["kind"] for a in alerts if a["bird_id"] == "bird-000100"] == ["suspected_dead"]
+
+
 def test_a_carcass_whose_first_id_was_dropped_is_not_flagged_again_under_the_next() -> None:
     mon = HealthMonitor(HealthConfig(retention_s=900.0), camera_id="cam0")
     flock = Flock(dt=5.0, seed=13)
