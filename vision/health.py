@@ -19,8 +19,11 @@ sparse frames) add nothing but reset nothing. A box continues a spot only if it 
 turns at one place; each is its own bird), and, on frames where it was embedded, its re-ID embedding is
 at least `spot_min_similarity` (cosine) like the spot's running appearance: in the burst demo a carcass
 seen 40 minutes apart keeps 0.64-0.98 of its look, while three unidentified birds resting in turn at one
-corner scored 0.02-0.63 and had been one "dead" bird. Spots are forgotten `spot_grace_s` after their
-bird walked away, except long-still ones, which are remembered for `spot_memory_s`.
+corner scored 0.02-0.63 and had been one "dead" bird. A box under a sure bird id other than the spot's
+does not continue it (birds take turns at a favourite corner) unless it looks like what lay there (cosine
+>= `spot_same_look`, 0.8): look-alikes' names flip on a lying bird, and the clock split between two
+names had alerted a carcass 16 minutes after death on 4-s footage instead of 7. Spots are forgotten
+`spot_grace_s` after their bird walked away, except long-still ones, which are remembered for `spot_memory_s`.
 - lying: a dead bird lies on its side, wings and legs out. Seen from an oblique camera its box is much
   flatter than a standing bird's (height/width ratio below `lying_ratio` x reference; a sitting bird
   stays above); seen from above it covers a much larger area (area above `lying_area` x reference,
@@ -160,6 +163,13 @@ class HealthConfig(BaseModel):
         le=1.0,
         description="an embedded box continues a spot only if its re-ID embedding is at least this similar "
         "(cosine) to the spot's running appearance (None: appearance is not checked)",
+    )
+    spot_same_look: float | None = Field(
+        default=0.8,
+        ge=-1.0,
+        le=1.0,
+        description="a box this similar (cosine) to a spot's running appearance continues it even under another "
+        "sure bird id (None: never)",
     )
     still_gap_s: float = Field(
         default=60.0, ge=0.0, le=3600.0, description="unobserved gaps up to this long count as still time"
@@ -539,16 +549,22 @@ class HealthMonitor:
             # registry now gives the same box at the same place: a lying bird is re-identified poorly.
             if dets.bird_id is not None and dets.identity_confidence is not None and len(cand):
                 spot_bird = [spots[int(k)].bird_id for k in cand[:, 1]]
-                carcass = [self._carcass(spots[int(k)]) is not None for k in cand[:, 1]]
+                # ... nor is a box that looks like what has lain there (spot_same_look): look-alikes' names
+                # flip on a carcass, and a clock split between two names reached the threshold late.
+                exempt = [
+                    self._carcass(spots[int(k)]) is not None
+                    or self._same_look(spots[int(k)], emb, embedded, rows[int(r)])
+                    for r, k in cand
+                ]
                 det_rows = [rows[int(r)] for r in cand[:, 0]]
                 clash = np.array(
                     [
                         bool(sb)
-                        and not dead
+                        and not free
                         and bool(dets.bird_id[i])
                         and dets.identity_confidence[i] >= SURE_IDENTITY
                         and str(dets.bird_id[i]) != sb
-                        for sb, dead, i in zip(spot_bird, carcass, det_rows, strict=True)
+                        for sb, free, i in zip(spot_bird, exempt, det_rows, strict=True)
                     ],
                     bool,
                 )
@@ -664,6 +680,14 @@ class HealthMonitor:
         cfg = self.config
         for tid in [t for t, st in self._tracks.items() if t not in present and ts - st.last_ts > cfg.max_gap_s]:
             del self._tracks[tid]
+
+    def _same_look(self, sp: _Spot, emb: np.ndarray | None, embedded: np.ndarray, i: int) -> bool:
+        """Box i looks like what has lain at this spot (cosine to its running appearance >=
+        spot_same_look): the same still thing, whatever name the registry gives it on this frame."""
+        limit = self.config.spot_same_look
+        if limit is None or emb is None or sp.appearance is None or not bool(embedded[i]):
+            return False
+        return float(emb[i] @ sp.appearance) >= limit
 
     def _carcass(self, sp: _Spot) -> _Subject | None:
         """The bird this spot flagged suspected dead, while it has not been seen moving since."""

@@ -205,6 +205,11 @@ def combine_summaries(
     alerts = [a for i, s in enumerate(summaries) for a in s.alerts
               if not (a.get("kind") == "suspected_dead" and (i, a.get("bird_id") or "") in renamed)]
     birds = [merge_bird_health(v) for v in by_bird.values()] + anonymous
+    # A carcass one camera flagged before this window began was alerted then: another camera's first
+    # alert about it now (a view cut by the border waits for a sure identity) repeats it.
+    start = min(s.start_ts for s in summaries)
+    known = {b.bird_id for b in birds if b.bird_id and b.dead_since is not None and b.dead_since < start}
+    alerts = [a for a in alerts if not (a.get("kind") == "suspected_dead" and (a.get("bird_id") or "") in known)]
     weights = [b.weight_g for b in birds if b.weight_g is not None]
     n = sum(s.frames_processed for s in summaries) or 1
     return WindowSummary(

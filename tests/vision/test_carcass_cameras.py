@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_health_signals import Flock
 
@@ -124,3 +126,17 @@ def test_a_second_view_joins_the_nearest_carcass_not_the_first_flagged() -> None
     farm = combine_summaries([cam0, cam1])
     cams = {b.bird_id: b.cameras for b in farm.birds}
     assert cams == {"b-1": ["cam0"], "b-2": ["cam0", "cam1"]}
+
+
+@pytest.mark.parametrize(("cam0_since", "alerted"), [(-500.0, False), (40.0, True)])
+def test_a_second_camera_does_not_alert_again_a_carcass_flagged_before_the_window(
+    cam0_since: float, alerted: bool
+) -> None:
+    """cam0 flagged bird b-1 dead (and alerted it then); cam1, whose view of it is cut by the border,
+    flags the same id only now. Flagged before this window: cam1's alert repeats it and is dropped. Flagged
+    within this window: one alert stays (the two cameras' alerts are one per bird)."""
+    cam0 = replace(_only([_dead("b-1", "cam0", cam0_since, (0.0, 0.0))]), alerts=[])
+    cam1 = _only([_dead("b-1", "cam1", 60.0, (5.0, 0.0))])
+    farm = combine_summaries([cam0, cam1])
+    assert [b.bird_id for b in farm.birds if "suspected_dead" in b.health] == ["b-1"]
+    assert [a["bird_id"] for a in farm.alerts] == (["b-1"] if alerted else [])

@@ -386,6 +386,36 @@ def test_birds_taking_turns_at_a_corner_are_told_apart_by_appearance(turns: bool
     assert bool([a for a in alerts if a["kind"] == "suspected_dead"]) is alerted
 
 
+@pytest.mark.parametrize(("same_look", "alerted"), [(0.8, True), (None, False)])
+def test_a_carcass_whose_sure_name_flips_between_look_alikes_keeps_one_clock(
+    same_look: float | None, alerted: bool
+) -> None:
+    """One still box at one place with one look, which the registry surely names bird 100, then bird 200,
+    then 100 again (look-alikes; a lying bird is re-identified poorly), each name for 75 s on a new track.
+    By its look it is one thing lying there: its clock runs on and it is alerted within 10 minutes. Told
+    apart by name alone, its still time splits over two spots and neither reaches the threshold."""
+    rng = np.random.default_rng(3)
+    look = rng.normal(size=16)
+    mon = HealthMonitor(HealthConfig(spot_same_look=same_look), camera_id="cam0")
+    alerts: list[dict[str, Any]] = []
+    for k in range(120):  # a frame every 5 s: 10 minutes
+        e = look / np.linalg.norm(look) + rng.normal(0, 0.05, 16)
+        name = 100 if (k // 15) % 2 == 0 else 200
+        d = Detections(
+            xyxy=np.array([[400.0, 300.0, 462.0, 320.0]], np.float32),
+            confidence=np.array([0.8], np.float32),
+            class_id=np.zeros(1, np.int64),
+            track_id=np.array([1 + k // 15], np.int64),
+            bird_id=np.array([_bird(name)], dtype=object),
+            identity_confidence=np.array([0.9], np.float32),
+            embedding=(e / np.linalg.norm(e)).astype(np.float32)[None, :],
+            timestamp=1_772_323_200.0 + 5.0 * k,
+            frame_size_wh=(1000, 800),
+        )
+        alerts.extend(mon.observe(d))
+    assert bool([a for a in alerts if a["kind"] == "suspected_dead"]) is alerted
+
+
 def test_a_carcass_back_after_the_spot_was_forgotten_under_a_new_id_is_one_death() -> None:
     cfg = HealthConfig(spot_memory_s=600.0)
     mon = HealthMonitor(cfg, camera_id="cam0")
