@@ -75,7 +75,8 @@ def emit(result: Mapping[str, Any], *, as_json: bool, title: str = "", rows_key:
         cols: list[str] = []
         for r in rows:
             for c in r:
-                if c not in cols:
+                # Nested detail (a list per row) is for --json; a table cell cannot show it.
+                if c not in cols and not isinstance(r[c], (list, dict)):
                     cols.append(c)
         rt = Table(title=rows_key, show_header=True, header_style="bold")
         for c in cols:

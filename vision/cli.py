@@ -436,6 +436,15 @@ def evaluate_count_farm(
             steps, total=n_frames, description=seq_dirs[0].parent.name if len(seq_dirs) > 1 else seq_dirs[0].name
         )
     prev_ts: list[float | None] = [None] * len(cams)
+    # Every death of the sequence (time after its start): per carcass, the frames it was in view after
+    # it died and those on which a detection covered it, to tell a detector miss from a health-logic one.
+    died = {
+        int(b["bird_id"]): float(h["at_s"])
+        for b in birds
+        for h in b.get("health", [])
+        if h.get("state") == "dead"
+    }
+    carcass_frames: dict[int, list[int]] = {g: [0, 0] for g in died}  # gt id -> [in view, detected]
     for k in steps:
         for ci, (_d, pipe, oracle, times, gt_frames, frames) in enumerate(cams):
             try:
@@ -455,6 +464,12 @@ def evaluate_count_farm(
             prev_ts[ci] = ts
             dets = pipe.process(img, timestamp=ts, frame_index=k)
             assert dets.track_id is not None
+            lying = [int(g) for g in g_ids if int(g) in died and ts - start_s >= died[int(g)]]
+            if lying:
+                covered = set(oracle.gt_ids_for(dets.xyxy).tolist())
+                for g in lying:
+                    carcass_frames[g][0] += 1
+                    carcass_frames[g][1] += int(g in covered)
             if dets.bird_id is not None and len(dets):
                 for bid, gid in zip(dets.bird_id, oracle.gt_ids_for(dets.xyxy), strict=True):
                     if bid and gid >= 0:
@@ -490,6 +505,22 @@ def evaluate_count_farm(
     judged = [g for g in dead if visible_after.get(g, -1.0) >= dead[g] + 600.0]
     in_time = [g for g in judged if g in first_alert and first_alert[g] - dead[g] <= 600.0]
     latencies = [first_alert[g] - dead[g] for g in judged if g in first_alert]
+    # Carcasses the detector found on at least half the frames they were in view after death: what is
+    # left to the tracker and the health rules once detection did its part.
+    found = [g for g in judged if carcass_frames[g][1] >= 0.5 * max(1, carcass_frames[g][0])]
+    dead_detail = [
+        {
+            "gt_id": g,
+            "died_at_s": round(dead[g], 1),
+            "judged": g in judged,
+            "frames_in_view_after": carcass_frames[g][0],
+            "detected_fraction": (
+                round(carcass_frames[g][1] / carcass_frames[g][0], 3) if carcass_frames[g][0] else None
+            ),
+            "alert_latency_s": round(first_alert[g] - dead[g], 1) if g in first_alert else None,
+        }
+        for g in sorted(dead)
+    ]
     return {
         "sequence": seq_dirs[0].parent.name if len(seq_dirs) > 1 else seq_dirs[0].name,
         "flock": meta.get("flock", ""),
@@ -509,12 +540,15 @@ def evaluate_count_farm(
         "dead_birds": len(dead),
         "dead_judged": len(judged),
         "dead_alerted_10min": len(in_time),
+        "dead_judged_detected": len(found),
+        "dead_detected_alerted_10min": len([g for g in found if g in in_time]),
         "dead_alert_latency_s_max": round(max(latencies), 1) if latencies else None,
         "dead_alerts_misnamed": misnamed,
         "false_alerts": false_alerts,
         "bird_hours": round(bird_hours, 2),
         "false_alerts_per_100_bird_h": round(100.0 * false_alerts / bird_hours, 3) if bird_hours > 0 else None,
         "fps": round(n_frames * len(cams) / wall, 2) if wall > 0 else 0.0,
+        "dead_detail": dead_detail,
     }
 
 
@@ -598,6 +632,8 @@ def count_command(
         "dead_birds": dead,
         "dead_judged": sum(r["dead_judged"] for r in rows),
         "dead_alerted_10min": sum(r["dead_alerted_10min"] for r in rows),
+        "dead_judged_detected": sum(r["dead_judged_detected"] for r in rows),
+        "dead_detected_alerted_10min": sum(r["dead_detected_alerted_10min"] for r in rows),
         "dead_alerts_misnamed": sum(r["dead_alerts_misnamed"] for r in rows),
         "false_alerts_per_100_bird_h": round(100.0 * sum(r["false_alerts"] for r in rows) / bird_h, 3)
         if bird_h > 0

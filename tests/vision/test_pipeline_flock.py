@@ -268,6 +268,33 @@ def test_eval_count_on_a_synthetic_mot_sequence(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "--mask '0,0,1'" in bad.output
 
 
+def test_eval_count_reports_each_carcass_in_view_and_how_often_it_was_detected(tmp_path: Path) -> None:
+    """Per dead bird: frames in view after its death and the share a detection covered (here the ground-truth
+    boxes themselves, so nearly all of them): a carcass the detector never finds is told apart from one the health
+    rules missed."""
+    from typer.testing import CliRunner
+
+    from datasets.synth import FlockWorld, WorldConfig
+    from datasets.synth.sequence import write_sequence
+    from flockid.cli import app
+
+    world = FlockWorld(WorldConfig(seed=3, birds=12, frames=40, size_wh=(320, 180), camera="topdown",
+                                   dead_birds=1, dead_window_s=(0.5, 1.0), incident_camera=0))
+    (seq,) = write_sequence(world, tmp_path / "seq", video=False)
+    res = CliRunner().invoke(app, ["eval", "count", str(seq), "--gt-detections", "--oracle-embedder", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output.strip().splitlines()[-1])
+    (detail,) = data["rows"][0]["dead_detail"]
+    assert 0.5 <= detail["died_at_s"] <= 1.0
+    assert 25 <= detail["frames_in_view_after"] <= 35  # 4 s of 10 fps footage, minus the first second
+    assert detail["detected_fraction"] >= 0.9
+    # Filmed for seconds, not the 10 minutes the alert target needs: not judged, not alerted.
+    assert detail["judged"] is False and detail["alert_latency_s"] is None
+    assert data["dead_judged_detected"] == data["dead_detected_alerted_10min"] == 0
+    human = CliRunner().invoke(app, ["eval", "count", str(seq), "--gt-detections", "--oracle-embedder"])
+    assert human.exit_code == 0 and "dead_detail" not in human.output
+
+
 def test_identity_thresholds_come_from_the_reid_model_card(tmp_path: Path) -> None:
     from vision.pipeline import identity_config_from_card
 
