@@ -464,10 +464,10 @@ def evaluate_count_farm(
             prev_ts[ci] = ts
             dets = pipe.process(img, timestamp=ts, frame_index=k)
             assert dets.track_id is not None
-            lying = [int(g) for g in g_ids if int(g) in died and ts - start_s >= died[int(g)]]
-            if lying:
+            carcasses = [int(g) for g in g_ids if int(g) in died and ts - start_s >= died[int(g)]]
+            if carcasses:
                 covered = set(oracle.gt_ids_for(dets.xyxy).tolist())
-                for g in lying:
+                for g in carcasses:
                     carcass_frames[g][0] += 1
                     carcass_frames[g][1] += int(g in covered)
             if dets.bird_id is not None and len(dets):

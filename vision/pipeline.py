@@ -180,7 +180,9 @@ def combine_summaries(
     A bird id seen by several cameras is one bird (headcount = size of the union of bird ids);
     per-bird entries are merged (cameras listed, activity from the camera that saw it longest).
     A carcass that two cameras flag under two ids is one death when both cameras have floor points and
-    place it within same_carcass_cm on the pen's plan: it is reported under the id flagged first.
+    place it within same_carcass_cm on the pen's plan: it is reported under the id flagged first. A
+    suspected-dead alert about a carcass some camera flagged before the window began repeats that
+    camera's alert and is dropped.
     """
     from vision.health import merge_bird_health
 
