@@ -282,16 +282,42 @@ def _build_pipeline(
     imgsz: int | None,
     masks_xyxyn: list[tuple[float, float, float, float]] | None = None,
 ) -> Any:
-    from vision.pipeline import FlockPipeline, PipelineConfig
+    from vision.pipeline import (
+        DetectorCalibration,
+        FlockPipeline,
+        PipelineConfig,
+        calibrate_config,
+        counting_config_from_card,
+        detector_calibration_from_card,
+        reid_tracker_config_from_card,
+    )
     from vision.tracking import make_tracker
+    from vision.weights import default_detector_path, default_reid_path
 
     config = PipelineConfig(masks_xyxyn=list(masks_xyxyn or []))
+    if not gt_detections and not oracle_embedder:
+        # The pipeline the edge builds (edge.pipelines): thresholds calibrated from both models' cards.
+        return FlockPipeline.from_defaults(
+            camera_id=camera_id, registry=registry, detector_path=detector, reid_path=reid, imgsz=imgsz, config=config
+        )
+    # An oracle replaces one stage: the real model of the other stage is still calibrated from its card.
+    det_path = None if gt_detections else (detector or default_detector_path())
+    reid_path = None if oracle_embedder else (reid or default_reid_path())
+    calibration = (
+        detector_calibration_from_card(det_path) if det_path is not None else DetectorCalibration(None, "ground truth")
+    )
+    config = calibrate_config(
+        config,
+        calibration,
+        reid_tracker_config_from_card(reid_path) if reid_path is not None else None,
+        counting_config_from_card(reid_path) if reid_path is not None else None,
+    )
     det_stage: Any = oracle
-    if not gt_detections:
+    if det_path is not None:
         from vision.detector import OnnxDetector
-        from vision.weights import default_detector_path
 
-        det_stage = OnnxDetector(detector or default_detector_path(), imgsz=imgsz)
+        low = config.tracker_config.get("low_thresh") if config.tracker == "flockid" else None
+        det_stage = OnnxDetector(det_path, conf=calibration.detector_conf(low), imgsz=imgsz)
     if oracle_embedder:
         from vision.identity.oracle import OracleEmbedder
 
@@ -304,14 +330,13 @@ def _build_pipeline(
         emb: Any = OracleEmbedder(oracle, twins=twins, uniform_sim=oracle_uniform_sim if uniform else None)
     else:
         from vision.embedder import OnnxEmbedder
-        from vision.weights import default_reid_path
 
-        emb = OnnxEmbedder(reid or default_reid_path())
+        emb = OnnxEmbedder(reid_path or default_reid_path())
     return FlockPipeline(
         config,
         detector=det_stage,
         embedder=emb,
-        tracker=make_tracker(config.tracker),
+        tracker=make_tracker(config.tracker, **config.tracker_config),
         registry=registry,
         camera_id=camera_id,
     )
