@@ -20,9 +20,11 @@ turns at one place; each is its own bird), and, on frames where it was embedded,
 at least `spot_min_similarity` (cosine) like the spot's running appearance: in the burst demo a carcass
 seen 40 minutes apart keeps 0.64-0.98 of its look, while three unidentified birds resting in turn at one
 corner scored 0.02-0.63 and had been one "dead" bird. A box under a sure bird id other than the spot's
-does not continue it (birds take turns at a favourite corner) unless it looks like what lay there (cosine
->= `spot_same_look`, 0.8): look-alikes' names flip on a lying bird, and the clock split between two
-names had alerted a carcass 16 minutes after death on 4-s footage instead of 7. Spots are forgotten
+does not continue it (birds take turns at a favourite corner), unless `spot_same_look` is set and the box
+looks that much like what lay there (cosine to the spot's appearance): look-alikes' names flip on a lying
+bird and split its clock. Off by default: on six 100-minute 4-s sequences (`flockid eval count`, the
+edge's calibrated pipeline) 0.8 alerted one more of 18 carcasses within 10 minutes (9 instead of 8) and
+raised two more false alerts (12 instead of 10 in 240 bird-hours). Spots are forgotten
 `spot_grace_s` after their bird walked away, except long-still ones, which are remembered for `spot_memory_s`.
 - lying: a dead bird lies on its side, wings and legs out. Seen from an oblique camera its box is much
   flatter than a standing bird's (height/width ratio below `lying_ratio` x reference; a sitting bird
@@ -165,7 +167,7 @@ class HealthConfig(BaseModel):
         "(cosine) to the spot's running appearance (None: appearance is not checked)",
     )
     spot_same_look: float | None = Field(
-        default=0.8,
+        default=None,
         ge=-1.0,
         le=1.0,
         description="a box this similar (cosine) to a spot's running appearance continues it even under another "
