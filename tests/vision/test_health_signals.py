@@ -488,3 +488,27 @@ def test_a_carcass_judged_on_an_unnamed_track_is_the_death_of_the_bird_named_on_
     birds = mon.window(t0, flock.t)["birds"]
     dead = [b.bird_id for b in birds if b.health == ["suspected_dead"]]
     assert dead == ["bird-000035"]
+
+
+@pytest.mark.parametrize(("vacate_bl", "alerted"), [(2.0, False), (None, True)])
+def test_a_spot_its_bird_walked_away_from_does_not_pass_its_clock_to_the_next_bird(
+    vacate_bl: float | None, alerted: bool
+) -> None:
+    """An unnamed bird lies 4 minutes at a corner, gets up and walks off (seen 5 body lengths away), then
+    leaves view; a look-alike, also unnamed, lies down on the same place for 6 minutes. Neither lay still
+    for the 7 minutes of a death. Remembered as one long-still spot, their times add up to 10 minutes and
+    the second bird is alerted dead; a spot whose own bird was seen walking elsewhere is forgotten."""
+    mon = HealthMonitor(HealthConfig(spot_vacate_bl=vacate_bl), camera_id="cam0")
+    flock = Flock(dt=5.0, seed=11)
+
+    def scripted(k: int) -> list[tuple[Any, ...]]:
+        if k < 48:
+            return [(920, 850.0, 400.0, 62.0, 20.0, 0)]
+        if k < 50:
+            return [(920, 850.0, 400.0 + 310.0 * (k - 47) / 2, W, H, 0)]
+        if k < 54:
+            return []
+        return [(921, 850.0, 400.0, 62.0, 20.0, 0)]
+
+    alerts = run(mon, flock, 54 + 72, scripted)
+    assert bool([a for a in alerts if a["kind"] == "suspected_dead"]) is alerted
