@@ -558,6 +558,7 @@ def evaluate_count_farm(
         "low": hc.low,
         "high": hc.high,
         "instantaneous_max": hc.instantaneous_max,
+        "headcount_detail": hc.as_dict(),
         "error": hc.value - truth,
         "error_pct": round(100.0 * abs(hc.value - truth) / max(1, truth), 2),
         "in_band": bool(hc.low <= truth <= hc.high),

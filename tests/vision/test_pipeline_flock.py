@@ -257,6 +257,9 @@ def test_eval_count_on_a_synthetic_mot_sequence(tmp_path: Path) -> None:
     assert row["truth"] == 12 and row["frames"] == 40
     assert row["low"] <= row["value"] <= row["high"]
     assert 0 < row["value"] <= row["truth_seen"] + 1
+    # The band's terms, to tell why a band misses the truth (fragmentation, unresolved tracks, misses).
+    detail = row["headcount_detail"]
+    assert (detail["value"], detail["high"]) == (row["value"], row["high"]) and detail["fragmentation"] >= 1.0
     assert data["sequences"] == 1 and data["embedder"] == "oracle"
     # --mask drops detections centred in a region of every frame: the left half holds some of the birds.
     masked = CliRunner().invoke(app, ["eval", "count", str(seq), "--gt-detections", "--oracle-embedder", "--json",
