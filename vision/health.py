@@ -31,7 +31,8 @@ raised two more false alerts (12 instead of 10 in 240 bird-hours). Spots are for
 got up and left, and whoever lies there next is another bird even where the look cannot tell (uniform
 flocks), so its clock starts from zero. On those six sequences this took false dead alerts from 10 to 3
 (240 bird-hours) with carcasses alerted within 10 minutes (8 of 18) and the headcount unchanged; on three
-held-out ones (seeds 981-983, 117 bird-hours) from 6 to 4, dead alerts unchanged.
+held-out ones (seeds 981-983, 117 bird-hours) from 6 to 4, and on ten more (seeds 971-980, mixed and
+uniform flocks, 385 bird-hours) from 14 to 2, carcasses alerted within 10 minutes unchanged (10 of 17).
 - lying: a dead bird lies on its side, wings and legs out. Seen from an oblique camera its box is much
   flatter than a standing bird's (height/width ratio below `lying_ratio` x reference; a sitting bird
   stays above); seen from above it covers a much larger area (area above `lying_area` x reference,
