@@ -543,6 +543,7 @@ class HealthMonitor:
         if emb is not None and embedded.any():
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1), 1e-12)[:, None]
         matched_det: dict[int, _Spot] = {}
+        vacated: set[int] = set()  # spots whose bird walked away (spot_vacate_bl); a carcass's is kept
         if rows and spots:
             anchors = np.stack([sp.anchor for sp in spots])
             spot_len = np.array([sp.length_px for sp in spots])
@@ -603,6 +604,14 @@ class HealthMonitor:
                     continue
                 matched_det[i] = spots[int(k)]
                 used_spot.add(int(k))
+            # A spot whose own track is seen walking elsewhere was left by its bird: whoever sits there next
+            # is another bird (in a uniform flock the look cannot tell), so its clock must not run on.
+            if cfg.spot_vacate_bl is not None:
+                row_of = {int(t): r for r, t in enumerate(dets.track_id[rows])}
+                for k, left in enumerate(spots):
+                    r = row_of.get(left.track_id, -1)
+                    if r >= 0 and k not in used_spot and d[r, k] > cfg.spot_vacate_bl:
+                        vacated.add(id(left))
         alerts: list[dict[str, Any]] = []
         for i in rows:
             sp = matched_det.get(i)
@@ -641,25 +650,11 @@ class HealthMonitor:
                 a = e if sp.appearance is None else 0.7 * sp.appearance + 0.3 * e
                 sp.appearance = a / max(float(np.linalg.norm(a)), 1e-12)
             alerts.extend(self._check(sp, subjects[i], ts))
-        # A spot whose own track is seen walking elsewhere was left by its bird: whoever sits there next is
-        # another bird (in a uniform flock the look cannot tell), so its clock must not run on.
-        vacated: set[int] = set()
-        if cfg.spot_vacate_bl is not None and rows:
-            where = {int(dets.track_id[i]): i for i in rows}
-            taken = {id(sp) for sp in matched_det.values()}
-            for sp in spots:
-                i = where.get(sp.track_id, -1)
-                if i < 0 or id(sp) in taken or self._carcass(sp) is not None:
-                    continue
-                body = max(float(lengths[i]), sp.length_px, 1.0)
-                away = math.hypot(centres[i][0] - sp.anchor[0], centres[i][1] - sp.anchor[1]) / body
-                if away > cfg.spot_vacate_bl:
-                    vacated.add(id(sp))
         # Forget spots the bird walked away from; keep long-still ones through gaps (night, occlusion).
         keep = []
         for sp in spots:
             age = ts - sp.last_ts
-            if id(sp) in vacated:
+            if id(sp) in vacated and self._carcass(sp) is None:
                 continue
             if (
                 age <= cfg.spot_grace_s
