@@ -41,6 +41,23 @@ def test_linear_beats_greedy_when_it_should():
     np.testing.assert_array_equal(gm, [[0, 0], [1, 1]])  # greedy takes 0.1 first
 
 
+@pytest.mark.parametrize(
+    ("cost", "threshold", "expected"),
+    [
+        # Track 0 fits box 0 exactly; box 1 is a partial box track 0 could also take (0.48) and track 1
+        # can only reach box 0 (0.77). Two pairs (total 1.25) must not beat one perfect pair.
+        ([[0.0, 0.48], [0.77, np.inf]], 0.8, [[0, 0]]),
+        # 1-1 is over the threshold, so it must not push the solver into two marginal pairs (0.9).
+        ([[0.1, 0.45], [0.45, 0.9]], 0.5, [[0, 0]]),
+        # Both pairs under the threshold and cheaper together: still the joint optimum.
+        ([[0.1, 0.2], [0.2, 0.9]], 1.0, [[0, 1], [1, 0]]),
+    ],
+)
+def test_linear_assignment_takes_a_pair_only_where_it_beats_leaving_both_unmatched(cost, threshold, expected):
+    m, _, _ = linear_assignment(np.array(cost), threshold)
+    np.testing.assert_array_equal(m, np.array(expected).reshape(-1, 2))
+
+
 def test_all_forbidden_and_inf_are_handled():
     cost = np.full((3, 3), np.inf)
     cost[1, 2] = 0.3

@@ -155,7 +155,8 @@ def _unmatched(n: int, used: I64) -> I64:
 
 
 def linear_assignment(cost: Any, threshold: float) -> tuple[I64, I64, I64]:
-    """Minimum-cost matching keeping pairs with ``cost <= threshold``.
+    """Minimum-cost matching in which leaving a row or a column unmatched costs ``threshold / 2``: a
+    pair is taken where it beats leaving both out, so only pairs with ``cost <= threshold``.
 
     Returns ``(matches (K, 2) [row, col], unmatched_rows, unmatched_cols)``, sorted by row.
     """
@@ -165,9 +166,15 @@ def linear_assignment(cost: Any, threshold: float) -> tuple[I64, I64, I64]:
         return np.zeros((0, 2), np.int64), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
     from scipy.optimize import linear_sum_assignment
 
-    c = np.minimum(c, INF_COST)  # +inf from callers becomes the finite sentinel
-    rows, cols = linear_sum_assignment(c)
-    keep = c[rows, cols] <= threshold
+    # Leaving a row or a column unmatched costs threshold / 2 (lapjv's cost_limit, as ByteTrack solves
+    # it), so a pair is taken only where it beats leaving both out. Equivalently, on the n x m matrix:
+    # an allowed pair costs cost - threshold (<= 0) and any other pair 0, the same as no pair. Solved
+    # with the plain costs instead, the Hungarian method first maximised the number of pairs under the
+    # sentinel and dropped the ones over threshold afterwards: in a crowd it broke a near-perfect pair
+    # (a bird and its own box) to give two tracks mediocre boxes, one of them a neighbour's.
+    ok = c <= threshold
+    rows, cols = linear_sum_assignment(np.where(ok, c - threshold, 0.0))
+    keep = ok[rows, cols]
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
     return matches, _unmatched(n, matches[:, 0]), _unmatched(m, matches[:, 1])
 
