@@ -119,3 +119,10 @@ def test_fuse_gating_rules():
     np.testing.assert_allclose(no_app, [[0.2, INF_COST, INF_COST, INF_COST]])
     with pytest.raises(ValueError, match="shapes"):
         fuse_motion_appearance(iou_d, app_d[:, :2], avail)
+
+
+def test_linear_assignment_without_cost_limit_takes_the_most_pairs():
+    # The sparse-footage matching: two pairs (0-1, 1-0) under the threshold beat one perfect pair.
+    m, ur, uc = linear_assignment(np.array([[0.0, 0.48], [0.77, np.inf]]), 0.8, cost_limit=False)
+    np.testing.assert_array_equal(m, [[0, 1], [1, 0]])
+    assert ur.size == 0 and uc.size == 0

@@ -370,3 +370,15 @@ def test_embedding_wanted_flags_new_and_crowded_boxes_only():
     # With a budget of one crop, the new bird (no track at all) goes first.
     assert tr.embedding_wanted(probe, max_boxes=1).tolist() == [False, True, False, False]
     assert not tr.embedding_wanted(probe, max_boxes=0).any()
+
+
+def test_frames_seconds_apart_use_the_sparse_motion_model():
+    tr = make_tracker("flockid", meas_std=0.35, accel_std=0.5, sparse_meas_std=0.15, sparse_accel_std=2.0)
+    box = np.array([[100.0, 100.0, 140.0, 140.0]], np.float32)
+    for t in (0.0, 0.1, 0.2):
+        tr.update(Detections(xyxy=box, confidence=np.array([0.9]), class_id=np.array([0]), timestamp=t))
+    assert (tr.kf.meas_std, tr.kf.accel_std) == (0.35, 0.5)
+    tr.update(Detections(xyxy=box, confidence=np.array([0.9]), class_id=np.array([0]), timestamp=4.2))
+    assert (tr.kf.meas_std, tr.kf.accel_std) == (0.15, 2.0)
+    tr.reset()
+    assert tr.kf.meas_std == 0.35

@@ -154,9 +154,12 @@ def _unmatched(n: int, used: I64) -> I64:
     return np.flatnonzero(mask).astype(np.int64)
 
 
-def linear_assignment(cost: Any, threshold: float) -> tuple[I64, I64, I64]:
+def linear_assignment(cost: Any, threshold: float, *, cost_limit: bool = True) -> tuple[I64, I64, I64]:
     """Minimum-cost matching in which leaving a row or a column unmatched costs ``threshold / 2``: a
     pair is taken where it beats leaving both out, so only pairs with ``cost <= threshold``.
+
+    ``cost_limit=False``: the most pairs under ``INF_COST`` at the least cost, then the pairs over
+    ``threshold`` dropped (takes more pairs, some of them at the expense of a better one).
 
     Returns ``(matches (K, 2) [row, col], unmatched_rows, unmatched_cols)``, sorted by row.
     """
@@ -173,7 +176,10 @@ def linear_assignment(cost: Any, threshold: float) -> tuple[I64, I64, I64]:
     # sentinel and dropped the ones over threshold afterwards: in a crowd it broke a near-perfect pair
     # (a bird and its own box) to give two tracks mediocre boxes, one of them a neighbour's.
     ok = c <= threshold
-    rows, cols = linear_sum_assignment(np.where(ok, c - threshold, 0.0))
+    if cost_limit:
+        rows, cols = linear_sum_assignment(np.where(ok, c - threshold, 0.0))
+    else:
+        rows, cols = linear_sum_assignment(np.minimum(c, INF_COST))
     keep = ok[rows, cols]
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
     return matches, _unmatched(n, matches[:, 0]), _unmatched(m, matches[:, 1])
