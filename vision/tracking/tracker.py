@@ -260,20 +260,13 @@ class FlockTracker:
             raise ValueError("FlockTracker: pass either config or keyword overrides, not both")
         self.config = config if config is not None else FlockTrackerConfig(**overrides)
         c = self.config
-        self._kf_dense = KalmanBoxFilter(
-            meas_std=c.meas_std,
-            accel_std=c.accel_std,
-            size_accel_std=c.size_accel_std,
-            init_pos_std=c.meas_std,
-            init_vel_std=c.init_vel_std,
-        )
-        self._kf_sparse = KalmanBoxFilter(
-            meas_std=c.sparse_meas_std,
-            accel_std=c.sparse_accel_std,
-            size_accel_std=c.size_accel_std,
-            init_pos_std=c.sparse_meas_std,
-            init_vel_std=c.init_vel_std,
-        )
+
+        def kalman(meas_std: float, accel_std: float) -> KalmanBoxFilter:
+            return KalmanBoxFilter(meas_std=meas_std, accel_std=accel_std, size_accel_std=c.size_accel_std,
+                                   init_pos_std=meas_std, init_vel_std=c.init_vel_std)
+
+        self._kf_dense = kalman(c.meas_std, c.accel_std)
+        self._kf_sparse = kalman(c.sparse_meas_std, c.sparse_accel_std)
         self.kf = self._kf_dense  # the model of the current frame (see sparse_above_dt_s)
         self.reset()
 
