@@ -267,15 +267,13 @@ class FlockTracker:
 
         self._kf_dense = kalman(c.meas_std, c.accel_std)
         self._kf_sparse = kalman(c.sparse_meas_std, c.sparse_accel_std)
-        self.kf = self._kf_dense  # the model of the current frame (see sparse_above_dt_s)
         self.reset()
 
     # ------------------------------------------------------------------ public API
     def reset(self) -> None:
         """Forget every track, the gallery, the clock and pending events; ids restart at 1."""
         self._dim = 0
-        self.kf = self._kf_dense
-        self._sparse = False
+        self._sparse = False  # this frame came seconds after the last (see sparse_above_dt_s)
         self._live = _Table.empty(0)
         self._gallery = _Table.empty(0)
         self._next_id = 1
@@ -284,6 +282,11 @@ class FlockTracker:
         self._frames = 0
         self._events: list[TrackEvent] = []
         self._removed: list[TrackInfo] = []
+
+    @property
+    def kf(self) -> KalmanBoxFilter:
+        """The motion model of the current frame: dense or sparse (``sparse_above_dt_s``)."""
+        return self._kf_sparse if self._sparse else self._kf_dense
 
     @property
     def now(self) -> float | None:
@@ -302,7 +305,6 @@ class FlockTracker:
         dt = now - self._prev_now
         if dt > 0:
             self._sparse = dt >= c.sparse_above_dt_s
-            self.kf = self._kf_sparse if self._sparse else self._kf_dense
         live = self._live
         live.det_idx = np.full(len(live), -1, np.int64)
         if len(live) and dt > 0:
