@@ -138,7 +138,7 @@ def ground_truth_pipeline(*, camera: Any, registry: Any, config: Any) -> Any:
                                     embedder_sha=ORACLE_EMBEDDER_SHA)
     pipe = FlockPipeline(pconf, detector=GroundTruthDetector(gt),
                          embedder=GroundTruthEmbedder(gt, int(opts["appearance_seed"])),
-                         tracker=make_tracker(pconf.tracker, **pconf.tracker_config), registry=registry,
+                         tracker=make_tracker(pconf.tracker, **pconf.tracker_kwargs()), registry=registry,
                          camera_id=camera.camera_id)
     # Reports name what produced them: here, no model at all.
     setattr(pipe, "model_versions", lambda: {"detector": "ground-truth", "reid": ORACLE_EMBEDDER_SHA})  # noqa: B010

@@ -336,7 +336,7 @@ def _build_pipeline(
         config,
         detector=det_stage,
         embedder=emb,
-        tracker=make_tracker(config.tracker, **config.tracker_config),
+        tracker=make_tracker(config.tracker, **config.tracker_kwargs()),
         registry=registry,
         camera_id=camera_id,
     )

@@ -98,7 +98,11 @@ class PipelineConfig(BaseModel):
     embed_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0, description="don't embed boxes below this score")
     min_box_px: float = Field(default=8.0, ge=0.0, le=1e4, description="don't embed boxes smaller than this (side)")
     embed_all_above_dt_s: float = Field(
-        default=0.5, gt=0.0, le=1e6, description="frames this far apart: embed every box before tracking"
+        default=0.5,
+        gt=0.0,
+        le=1e6,
+        description="frames this far apart: embed every box before tracking (and the flockid tracker's "
+        "sparse_above_dt_s unless tracker_config sets it: both say 'frames far apart')",
     )
     health_every_s: float = Field(
         default=0.5, ge=0.0, le=3600.0, description="update health signals at most this often (stream time)"
@@ -117,6 +121,14 @@ class PipelineConfig(BaseModel):
     counting: CountingConfig = Field(default_factory=lambda: CountingConfig())
     health: HealthConfig = Field(default_factory=lambda: HealthConfig())
     calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
+
+    def tracker_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `make_tracker(self.tracker, ...)`: tracker_config, and for the flockid
+        tracker its sparse-frame switch at embed_all_above_dt_s, so that the frames where every box is
+        embedded are the frames the tracker matches with its sparse motion model (tracker_config wins)."""
+        if self.tracker != "flockid":
+            return dict(self.tracker_config)
+        return {"sparse_above_dt_s": self.embed_all_above_dt_s, **self.tracker_config}
 
 
 @dataclass
@@ -541,7 +553,7 @@ class FlockPipeline:
                 f"reid model {emb_path} (sha256 {emb_sha}) is not the embedder of the shared registry "
                 f"({registry.embedder_sha}); all cameras of a farm must use the same re-ID model"
             )
-        tracker = make_tracker(config.tracker, **config.tracker_config)
+        tracker = make_tracker(config.tracker, **config.tracker_kwargs())
         pipe = cls(
             config,
             detector=detector,

@@ -48,7 +48,7 @@ def test_block_gives_every_appearance_threshold() -> None:
     ident = cal.identity_config()
     assert ident == pytest.approx(
         {"match_threshold": 0.77, "new_threshold": 0.54, "margin": 0.038, "reverify_drop": 0.152,
-         "exemplar_novelty": 0.77}
+         "exemplar_novelty": 0.77, "relink_min_sim": 0.1}  # same.p5: the tracker's veto (1 - app_reject)
     )
     IdentityConfig(**ident)  # a valid config
     assert cal.counting_config() == pytest.approx({"duplicate_sim": 0.77})

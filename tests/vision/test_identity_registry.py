@@ -329,3 +329,98 @@ def test_handoff_never_overrides_a_sure_id_nor_takes_an_id_held_in_the_camera() 
     assert a.bird_id[0] == ids[0] and b.bird_id[0] == ids[1] and b.identity_confidence[0] >= 0.5
     with pytest.raises(ValueError, match=r"floor_xy must have shape \(1, 2\)"):
         reg.assign(frame([21], noisy(twin_look, rng)[None], ts=11.0, cam="cam1"), floor_xy=np.zeros((2, 2)))
+
+
+def _look(v: np.ndarray, sim: float, seed: int) -> np.ndarray:
+    """A unit vector whose cosine with v is `sim` (a changed look of a bird: other pose, light)."""
+    u = np.random.default_rng(seed).normal(size=v.shape)
+    u = unit(u - (u @ v) * v)
+    return unit(sim * v + np.sqrt(1.0 - sim**2) * u)
+
+
+def _boxes(boxes: dict[int, list[float]], looks: dict[int, np.ndarray], ts: float) -> Detections:
+    tids = list(boxes)
+    return Detections(
+        xyxy=np.array([boxes[t] for t in tids], np.float32).reshape(-1, 4),
+        confidence=np.full(len(tids), 0.9, np.float32),
+        class_id=np.zeros(len(tids), np.int64),
+        track_id=np.array(tids, np.int64),
+        embedding=np.stack([looks[t] for t in tids]).astype(np.float32),
+        timestamp=ts,
+        frame_index=round(ts * 10),
+        frame_size_wh=(400, 200),
+    )
+
+
+BIRD_A, BIRD_B = [20.0, 20.0, 40.0, 40.0], [120.0, 20.0, 140.0, 40.0]
+
+
+def _two_birds(cfg: IdentityConfig) -> tuple[IdentityRegistry, np.ndarray, str]:
+    reg = IdentityRegistry(None, "farm", cfg)
+    v = identities(2, seed=3)
+    out = None
+    for f in range(8):
+        out = reg.assign(_boxes({1: BIRD_A, 2: BIRD_B}, {1: v[0], 2: v[1]}, ts=f * 0.1))
+    assert out is not None and out.bird_id is not None and all(out.bird_id) and len(reg) == 2
+    return reg, v, str(out.bird_id[0])
+
+
+@pytest.mark.parametrize(
+    ("start_box", "gap_s", "sim", "cfg", "relinked", "why"),
+    [
+        ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {}, True, "starts where bird A vanished half a second ago"),
+        ([26.0, 30.0, 46.0, 50.0], 8.0, 0.45, {}, True, "8 s later, within two body lengths"),
+        ([200.0, 120.0, 220.0, 140.0], 0.5, 0.45, {}, False, "too far from where A was (9 body lengths)"),
+        ([24.0, 22.0, 44.0, 42.0], 20.0, 0.45, {}, False, "too long after A vanished"),
+        ([24.0, 22.0, 44.0, 42.0], 0.5, 0.1, {}, False, "looks rule A out"),
+        ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {"relink_s": 0.0}, False, "relinking off"),
+        ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {"assign_ambiguous": False}, False, "no guesses wanted"),
+    ],
+)
+def test_a_track_that_starts_where_a_bird_vanished_continues_its_id(
+    start_box: list[float], gap_s: float, sim: float, cfg: dict[str, object], relinked: bool, why: str
+) -> None:
+    # Thresholds as a weak re-ID model's card gives them: a changed look of a bird (sim 0.45) is below the
+    # new-bird threshold, so without the position a fresh track of bird A would be enrolled as a new bird.
+    base = {"match_threshold": 0.8, "new_threshold": 0.5, "relink_min_sim": 0.3, "enroll_min_frames": 3}
+    reg, v, id_a = _two_birds(IdentityConfig(**{**base, **cfg}))  # type: ignore[arg-type]
+    proto_a = reg.prototype(id_a)
+    look = _look(v[0], sim, seed=11)
+    assert float(look @ v[1]) < 0.3
+    t0 = 0.7 + gap_s
+    out = None
+    for f in range(6):  # bird A's track 1 is gone; track 3 begins
+        out = reg.assign(_boxes({2: BIRD_B, 3: start_box}, {2: v[1], 3: look}, ts=t0 + f * 0.1))
+    assert out is not None and out.bird_id is not None and out.identity_confidence is not None
+    if relinked:
+        assert out.bird_id[1] == id_a, why
+        assert len(reg) == 2, why
+        assert out.identity_confidence[1] < 0.5, "a relink is a guess"
+        assert np.allclose(reg.prototype(id_a), proto_a), "a guess never teaches the prototype"
+    else:
+        assert out.bird_id[1] != id_a, why
+        if cfg.get("assign_ambiguous", True):
+            assert len(reg) == 3, why  # enrolled as a new bird (what relinking prevents)
+
+
+def test_a_track_that_began_on_a_bird_just_before_its_track_died_inherits_the_id() -> None:
+    reg, v, id_a = _two_birds(IdentityConfig(match_threshold=0.8, new_threshold=0.5, enroll_min_frames=3))
+    part = [20.0, 20.0, 36.0, 38.0]  # the detector's second box, on part of bird A
+    look = _look(v[0], 0.4, seed=5)  # a part of a bird looks only vaguely like the whole bird
+    out = None
+    for f in range(2):  # too few views to enrol it
+        out = reg.assign(_boxes({1: BIRD_A, 2: BIRD_B, 5: part}, {1: v[0], 2: v[1], 5: look}, ts=1.0 + f * 0.1))
+    assert out is not None and out.bird_id is not None and out.bird_id[2] == ""
+    # The tracker loses the whole-bird box; the part box carries on where the bird is.
+    for f in range(6):
+        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=2.0 + f * 0.1))
+    assert out.bird_id is not None
+    assert out.bird_id[1] == id_a and len(reg) == 2
+    # Without relinking it is a new bird.
+    reg, v, id_a = _two_birds(IdentityConfig(match_threshold=0.8, new_threshold=0.5, enroll_min_frames=3,
+                                             relink_s=0.0))
+    for f in range(2):
+        reg.assign(_boxes({1: BIRD_A, 2: BIRD_B, 5: part}, {1: v[0], 2: v[1], 5: look}, ts=1.0 + f * 0.1))
+    for f in range(6):
+        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=2.0 + f * 0.1))
+    assert out.bird_id is not None and out.bird_id[1] not in ("", id_a) and len(reg) == 3

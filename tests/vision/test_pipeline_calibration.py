@@ -126,3 +126,14 @@ def test_a_weak_reid_model_leans_the_tracker_on_motion(tmp_path: Path) -> None:
     card("high")
     with pytest.raises(ValueError, match="rank1"):
         reid_tracker_config_from_card(model)
+
+
+def test_the_tracker_uses_its_sparse_model_on_the_frames_where_every_box_is_embedded() -> None:
+    from vision.tracking import make_tracker
+
+    cfg = PipelineConfig(embed_all_above_dt_s=2.0)
+    tracker = make_tracker(cfg.tracker, **cfg.tracker_kwargs())
+    assert tracker.config.sparse_above_dt_s == 2.0  # type: ignore[attr-defined]
+    user = PipelineConfig(embed_all_above_dt_s=2.0, tracker_config={"sparse_above_dt_s": 1.0, "min_hits": 3})
+    assert user.tracker_kwargs() == {"sparse_above_dt_s": 1.0, "min_hits": 3}  # the user's setting wins
+    assert PipelineConfig(tracker="bytetrack", tracker_config={"x": 1}).tracker_kwargs() == {"x": 1}

@@ -27,7 +27,9 @@ embedding, which is steadier, clears them more easily):
   rarely reach; `new_threshold` = same.p50 (<= match_threshold): a track whose best bird is less alike
   than a typical pair of views of one bird is a new bird; `reverify_drop` = 0.4 x spread (how far a
   holder may drift below match_threshold before it drops its id); `exemplar_novelty` =
-  (1 + same.p50) / 2 (a new view is kept as an exemplar only when it adds something);
+  (1 + same.p50) / 2 (a new view is kept as an exemplar only when it adds something); `relink_min_sim` =
+  same.p5 (a track that starts where a bird just vanished is that bird unless it looks less alike than
+  95 % of same-bird pairs: the tracker's veto rule);
 - counting `duplicate_sim` = different.p99: a bird enrolled this close to another one is a possible
   duplicate.
 """
@@ -98,6 +100,7 @@ class AppearanceCalibration:
             "margin": _clip(0.1 * self.spread, 0.0, 2.0),
             "reverify_drop": _clip(0.4 * self.spread, 0.0, 2.0),
             "exemplar_novelty": _clip((1.0 + self.same_p50) / 2.0, -1.0, 1.0),
+            "relink_min_sim": _clip(self.same_p5, -1.0, 1.0),
         }
 
     def counting_config(self) -> dict[str, float]:

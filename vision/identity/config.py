@@ -35,6 +35,20 @@ class IdentityConfig(BaseModel):
         description="only whole-bird views enrol a new bird: box area >= this x the frame's median box area "
         "(0: off); partial views (a head behind the feeder, a bird half out of view) may still match",
     )
+    relink_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=3600.0,
+        description="a new track that starts where a bird of this camera was last seen at most this long "
+        "before (stream s), or stands where a bird vanished, takes that bird's id as a guess instead "
+        "of a new id, unless its looks rule the bird out (0: off; a guess, so only with assign_ambiguous)",
+    )
+    relink_body_lengths: float = Field(
+        default=2.0, ge=0.0, le=100.0, description="'where a bird was last seen' of relink_s, in body lengths"
+    )
+    relink_min_sim: float = Field(
+        default=0.3, ge=-1.0, le=1.0, description="looks below this similarity rule a relink out"
+    )
     enroll_border_px: float = Field(
         default=2.0, ge=0.0, le=1e4, description="boxes this close to the frame border do not count toward enrolment"
     )

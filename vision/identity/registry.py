@@ -117,6 +117,9 @@ class TrackIdentity:
     challenged: bool = False  # another track looks like its bird: embed it on the next frame
     floor_xy: tuple[float, float] | None = None  # where it stands on the pen's plan (cm), at floor_ts
     floor_ts: float = -math.inf
+    first_xyxy: tuple[float, float, float, float] | None = None  # its box when the track began
+    relink_sim: float | None = None  # its similarity to the bird it was relinked to (None: not a relink)
+    succeeds: str | None = None  # a named bird this unnamed track may continue (see _note_successors)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ class IdentityRegistry:
         self._next_number = 1
         self._generation = 0
         self._tracks: dict[tuple[str, int], TrackIdentity] = {}
+        # (camera, bird id) -> (stream time, box) of the bird's last sighting by that camera (for relinks).
+        self._last_box: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
+        self._named_boxes: dict[str, dict[str, np.ndarray]] = {}  # camera -> bird id -> box, last frame
         self._dirty = False
         self._last_save = time.monotonic()
         self._gallery: _Gallery | None = None  # matrices of prototypes/exemplars, rows in _order
@@ -370,7 +376,9 @@ class IdentityRegistry:
                     continue
                 st = self._tracks.get((cam, tid))
                 if st is None:
-                    st = TrackIdentity(camera_id=cam, track_id=tid, first_ts=ts, last_ts=ts)
+                    box = dets.xyxy[i]
+                    st = TrackIdentity(camera_id=cam, track_id=tid, first_ts=ts, last_ts=ts,
+                                       first_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])))
                     self._tracks[(cam, tid)] = st
                 st.last_ts, st.last_frame = ts, int(dets.frame_index)
                 st.frames += 1
@@ -391,6 +399,7 @@ class IdentityRegistry:
                     st.challenged = False
                     st.n_emb_since_assign += 1
                 states.append(st)
+            self._note_successors(states, dets.xyxy, cam)
 
             # Verify tracks that hold an id, with this frame's embedding (one matrix product for all).
             verify: list[int] = []
@@ -414,9 +423,14 @@ class IdentityRegistry:
                     row = sims_all[j].copy()
                     row[k] = -np.inf
                     best_other = float(row.max()) if row.size > 1 else -1.0
+                    # A relinked track was taken on position despite a weak look: it drifted only if it
+                    # moves further from the bird than it was when linked.
+                    floor = cfg.match_threshold - cfg.reverify_drop
+                    if st.relink_sim is not None:
+                        floor = min(floor, st.relink_sim - cfg.reverify_drop)
                     if (
                         st.n_emb_since_assign >= 3
-                        and own_recent < cfg.match_threshold - cfg.reverify_drop
+                        and own_recent < floor
                         and (best_other >= cfg.match_threshold or best_other < cfg.new_threshold)
                     ):
                         # Drifted away from its bird: probably a tracker identity switch. Start over.
@@ -458,6 +472,7 @@ class IdentityRegistry:
                 rec.observations += 1
                 rec.cameras.add(cam)
                 rec.last_seen_by_camera[cam] = ts
+                self._last_box[(cam, st.bird_id)] = (ts, dets.xyxy[i].astype(np.float64))
                 self._dirty = True
             self._expire(cam, ts)
             self._maybe_autosave()
@@ -512,6 +527,31 @@ class IdentityRegistry:
                     continue  # its looks rule the bird out, or clearly say it is another one
             self._claim(st, bird_id, held)
             st.confidence, st.ambiguous = peer.confidence, peer_unsure
+
+    def _note_successors(self, states: list[TrackIdentity | None], xyxy: np.ndarray, cam: str) -> None:
+        """Remember which named bird each unnamed track may continue: the bird whose box vanished this
+        frame right where this track stands (the tracker lost the bird while a fresh track had already
+        started on it, e.g. on the detector's second box on part of the bird)."""
+        cfg = self.config
+        named = {st.bird_id: xyxy[i] for i, st in enumerate(states) if st is not None and st.bird_id is not None}
+        prev = self._named_boxes.get(cam, {})
+        self._named_boxes[cam] = named
+        if cfg.relink_s <= 0:
+            return
+        unnamed = [i for i, st in enumerate(states) if st is not None and st.bird_id is None]
+        if not unnamed:
+            return
+        gone = [(b, box) for b, box in prev.items() if b not in named]
+        if not gone:
+            return
+        cx = (xyxy[unnamed, 0] + xyxy[unnamed, 2]) / 2.0
+        cy = (xyxy[unnamed, 1] + xyxy[unnamed, 3]) / 2.0
+        for bird_id, box in gone:
+            body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
+            d = np.hypot(cx - (box[0] + box[2]) / 2.0, cy - (box[1] + box[3]) / 2.0)
+            k = int(np.argmin(d))
+            if d[k] <= cfg.relink_body_lengths * body:
+                states[unnamed[k]].succeeds = bird_id  # type: ignore[union-attr]
 
     def _whole_views(self, dets: Detections) -> np.ndarray:
         """Boxes that show a whole bird: not cut by the frame border and not much smaller than the
@@ -570,6 +610,21 @@ class IdentityRegistry:
                 # Ambiguous holders keep their id until a clear match (above) or another track's clear
                 # claim takes it: flipping between look-alikes on every frame would help nobody.
                 continue
+            elif (
+                cfg.assign_ambiguous
+                and st.n_emb >= cfg.match_min_frames
+                and (k_rel := self._relink_candidate(st, sims[j], excluded, ts)) >= 0
+            ):
+                # The track began where a free bird of this camera vanished moments before: the tracker
+                # lost the bird and started over (occlusion at a feeder, missed detections, a part box that
+                # outlived the whole one). A guess, so it never teaches the prototype, but a better one
+                # than a new id or the most similar free bird anywhere in the pen.
+                sim = float(sims[j, k_rel])
+                self._claim(st, self._order[k_rel], held)
+                st.confidence = min(0.49, 0.5 * self._conf(sim, second if k_rel == k1 else best))
+                st.ambiguous = True
+                st.relink_sim = sim
+                excluded[k_rel] = True
             elif best < cfg.new_threshold and st.n_enrol_emb >= cfg.enroll_min_frames:
                 # Looks like no candidate: a new bird. When look-alikes exist but are all held elsewhere
                 # in this image, it is new by elimination (flagged: a possible duplicate for the band) --
@@ -615,6 +670,35 @@ class IdentityRegistry:
             # else: ambiguous, or new but seen only in partial views: stays unassigned and tries again on
             # its next embedding.
 
+    def _relink_candidate(self, st: TrackIdentity, sims: np.ndarray, excluded: np.ndarray, ts: float) -> int:
+        """Gallery row of the free bird this unnamed track most likely continues, -1 for none (see
+        IdentityConfig.relink_s): the named bird that vanished where this track stood, or a bird
+        last seen by this camera within relink_s before the track began and within relink_body_lengths
+        of where it began; the most alike of these, if its looks do not rule it out."""
+        cfg = self.config
+        if cfg.relink_s <= 0 or st.first_xyxy is None:
+            return -1
+        cam = st.camera_id
+        cands: list[int] = []
+        if st.succeeds is not None and st.succeeds in self._pos:
+            last = self._last_box.get((cam, st.succeeds))
+            if last is not None and ts - last[0] <= cfg.relink_s:
+                cands.append(self._pos[st.succeeds])
+        fx1, fy1, fx2, fy2 = st.first_xyxy
+        fcx, fcy = (fx1 + fx2) / 2.0, (fy1 + fy2) / 2.0
+        for (c, bird_id), (t_b, box) in self._last_box.items():
+            if c != cam or not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
+                continue
+            body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
+            d = math.hypot((box[0] + box[2]) / 2.0 - fcx, (box[1] + box[3]) / 2.0 - fcy)
+            if d <= cfg.relink_body_lengths * body:
+                cands.append(self._pos[bird_id])
+        best_k, best_sim = -1, cfg.relink_min_sim
+        for k in cands:
+            if k < excluded.size and not excluded[k] and k < sims.size and float(sims[k]) >= best_sim:
+                best_k, best_sim = k, float(sims[k])
+        return best_k
+
     def _claim(self, st: TrackIdentity, bird_id: str, held: dict[str, TrackIdentity]) -> None:
         """Give bird_id to st, taking it from any other track of the same camera (one holder per camera)."""
         for other in self._tracks.values():
@@ -622,6 +706,7 @@ class IdentityRegistry:
                 other.bird_id, other.ambiguous, other.confidence = None, False, 0.0
         st.bird_id = bird_id
         st.n_emb_since_assign = 0
+        st.relink_sim = None
         held[bird_id] = st
 
     def end_tracks(self, camera_id: str, track_ids: Iterable[int]) -> None:
@@ -635,6 +720,9 @@ class IdentityRegistry:
         with self._lock:
             for key in [k for k in self._tracks if k[0] == camera_id]:
                 del self._tracks[key]
+            for lkey in [k for k in self._last_box if k[0] == camera_id]:
+                del self._last_box[lkey]
+            self._named_boxes.pop(camera_id, None)
 
     def _expire(self, camera_id: str, ts: float) -> None:
         ttl = self.config.track_ttl_s
