@@ -370,11 +370,14 @@ def _two_birds(cfg: IdentityConfig) -> tuple[IdentityRegistry, np.ndarray, str]:
     [
         ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {}, True, "starts where bird A vanished half a second ago"),
         ([26.0, 30.0, 46.0, 50.0], 8.0, 0.45, {}, True, "8 s later, within two body lengths"),
+        ([80.0, 40.0, 100.0, 60.0], 45.0, 0.45, {}, True, "45 s later, 3.2 body lengths away"),
+        ([24.0, 22.0, 44.0, 42.0], 45.0, 0.45, {"relink_s": 30.0}, False, "after relink_s"),
         ([200.0, 120.0, 220.0, 140.0], 0.5, 0.45, {}, False, "too far from where A was (9 body lengths)"),
-        ([24.0, 22.0, 44.0, 42.0], 20.0, 0.45, {}, False, "too long after A vanished"),
+        ([24.0, 22.0, 44.0, 42.0], 90.0, 0.45, {}, False, "too long after A vanished"),
         ([24.0, 22.0, 44.0, 42.0], 0.5, 0.1, {}, False, "looks rule A out"),
         ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {"relink_s": 0.0}, False, "relinking off"),
         ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {"assign_ambiguous": False}, False, "no guesses wanted"),
+        ([24.0, 22.0, 44.0, 42.0], 0.5, 0.45, {"relink_max_frame_gap_s": 0.05}, False, "frames too far apart"),
     ],
 )
 def test_a_track_that_starts_where_a_bird_vanished_continues_its_id(
@@ -387,9 +390,11 @@ def test_a_track_that_starts_where_a_bird_vanished_continues_its_id(
     proto_a = reg.prototype(id_a)
     look = _look(v[0], sim, seed=11)
     assert float(look @ v[1]) < 0.3
-    t0 = 0.7 + gap_s
     out = None
-    for f in range(6):  # bird A's track 1 is gone; track 3 begins
+    for t in np.arange(0.8, 0.7 + gap_s, 0.25):  # bird A's track 1 is gone; B walks on (10-fps footage)
+        reg.assign(_boxes({2: BIRD_B}, {2: v[1]}, ts=float(t)))
+    t0 = 0.7 + gap_s
+    for f in range(6):  # track 3 begins
         out = reg.assign(_boxes({2: BIRD_B, 3: start_box}, {2: v[1], 3: look}, ts=t0 + f * 0.1))
     assert out is not None and out.bird_id is not None and out.identity_confidence is not None
     if relinked:
@@ -413,7 +418,7 @@ def test_a_track_that_began_on_a_bird_just_before_its_track_died_inherits_the_id
     assert out is not None and out.bird_id is not None and out.bird_id[2] == ""
     # The tracker loses the whole-bird box; the part box carries on where the bird is.
     for f in range(6):
-        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=2.0 + f * 0.1))
+        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=1.2 + f * 0.1))
     assert out.bird_id is not None
     assert out.bird_id[1] == id_a and len(reg) == 2
     # Without relinking it is a new bird.
@@ -422,5 +427,5 @@ def test_a_track_that_began_on_a_bird_just_before_its_track_died_inherits_the_id
     for f in range(2):
         reg.assign(_boxes({1: BIRD_A, 2: BIRD_B, 5: part}, {1: v[0], 2: v[1], 5: look}, ts=1.0 + f * 0.1))
     for f in range(6):
-        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=2.0 + f * 0.1))
+        out = reg.assign(_boxes({2: BIRD_B, 5: part}, {2: v[1], 5: look}, ts=1.2 + f * 0.1))
     assert out.bird_id is not None and out.bird_id[1] not in ("", id_a) and len(reg) == 3

@@ -118,6 +118,7 @@ class TrackIdentity:
     floor_xy: tuple[float, float] | None = None  # where it stands on the pen's plan (cm), at floor_ts
     floor_ts: float = -math.inf
     first_xyxy: tuple[float, float, float, float] | None = None  # its box when the track began
+    start_gap_s: float = math.inf  # time since the camera's previous frame when the track began
     relink_sim: float | None = None  # its similarity to the bird it was relinked to (None: not a relink)
     succeeds: str | None = None  # a named bird this unnamed track may continue (see _note_successors)
 
@@ -166,6 +167,7 @@ class IdentityRegistry:
         # (camera, bird id) -> (stream time, box) of the bird's last sighting by that camera (for relinks).
         self._last_box: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
         self._named_boxes: dict[str, dict[str, np.ndarray]] = {}  # camera -> bird id -> box, last frame
+        self._camera_ts: dict[str, float] = {}  # camera -> stream time of its previous frame
         self._dirty = False
         self._last_save = time.monotonic()
         self._gallery: _Gallery | None = None  # matrices of prototypes/exemplars, rows in _order
@@ -360,6 +362,8 @@ class IdentityRegistry:
             cfg = self.config
             cam, ts = dets.camera_id, float(dets.timestamp)
             self.end_tracks(cam, removed_track_ids)
+            gap = ts - self._camera_ts.get(cam, -math.inf)
+            self._camera_ts[cam] = ts
             n = len(dets)
             assert dets.track_id is not None  # Detections.__post_init__ always sets it
             tids = dets.track_id
@@ -378,7 +382,8 @@ class IdentityRegistry:
                 if st is None:
                     box = dets.xyxy[i]
                     st = TrackIdentity(camera_id=cam, track_id=tid, first_ts=ts, last_ts=ts,
-                                       first_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])))
+                                       first_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                                       start_gap_s=gap)
                     self._tracks[(cam, tid)] = st
                 st.last_ts, st.last_frame = ts, int(dets.frame_index)
                 st.frames += 1
@@ -399,7 +404,7 @@ class IdentityRegistry:
                     st.challenged = False
                     st.n_emb_since_assign += 1
                 states.append(st)
-            self._note_successors(states, dets.xyxy, cam)
+            self._note_successors(states, dets.xyxy, cam, gap)
 
             # Verify tracks that hold an id, with this frame's embedding (one matrix product for all).
             verify: list[int] = []
@@ -528,7 +533,7 @@ class IdentityRegistry:
             self._claim(st, bird_id, held)
             st.confidence, st.ambiguous = peer.confidence, peer_unsure
 
-    def _note_successors(self, states: list[TrackIdentity | None], xyxy: np.ndarray, cam: str) -> None:
+    def _note_successors(self, states: list[TrackIdentity | None], xyxy: np.ndarray, cam: str, gap: float) -> None:
         """Remember which named bird each unnamed track may continue: the bird whose box vanished this
         frame right where this track stands (the tracker lost the bird while a fresh track had already
         started on it, e.g. on the detector's second box on part of the bird)."""
@@ -536,7 +541,7 @@ class IdentityRegistry:
         named = {st.bird_id: xyxy[i] for i, st in enumerate(states) if st is not None and st.bird_id is not None}
         prev = self._named_boxes.get(cam, {})
         self._named_boxes[cam] = named
-        if cfg.relink_s <= 0:
+        if cfg.relink_s <= 0 or gap > cfg.relink_max_frame_gap_s:
             return
         unnamed = [i for i, st in enumerate(states) if st is not None and st.bird_id is None]
         if not unnamed:
@@ -684,15 +689,16 @@ class IdentityRegistry:
             last = self._last_box.get((cam, st.succeeds))
             if last is not None and ts - last[0] <= cfg.relink_s:
                 cands.append(self._pos[st.succeeds])
-        fx1, fy1, fx2, fy2 = st.first_xyxy
-        fcx, fcy = (fx1 + fx2) / 2.0, (fy1 + fy2) / 2.0
-        for (c, bird_id), (t_b, box) in self._last_box.items():
-            if c != cam or not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
-                continue
-            body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
-            d = math.hypot((box[0] + box[2]) / 2.0 - fcx, (box[1] + box[3]) / 2.0 - fcy)
-            if d <= cfg.relink_body_lengths * body:
-                cands.append(self._pos[bird_id])
+        if st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
+            fx1, fy1, fx2, fy2 = st.first_xyxy
+            fcx, fcy = (fx1 + fx2) / 2.0, (fy1 + fy2) / 2.0
+            for (c, bird_id), (t_b, box) in self._last_box.items():
+                if c != cam or not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
+                    continue
+                body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
+                d = math.hypot((box[0] + box[2]) / 2.0 - fcx, (box[1] + box[3]) / 2.0 - fcy)
+                if d <= cfg.relink_body_lengths * body:
+                    cands.append(self._pos[bird_id])
         best_k, best_sim = -1, cfg.relink_min_sim
         for k in cands:
             if k < excluded.size and not excluded[k] and k < sims.size and float(sims[k]) >= best_sim:
@@ -723,6 +729,7 @@ class IdentityRegistry:
             for lkey in [k for k in self._last_box if k[0] == camera_id]:
                 del self._last_box[lkey]
             self._named_boxes.pop(camera_id, None)
+            self._camera_ts.pop(camera_id, None)
 
     def _expire(self, camera_id: str, ts: float) -> None:
         ttl = self.config.track_ttl_s
