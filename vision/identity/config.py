@@ -36,7 +36,7 @@ class IdentityConfig(BaseModel):
         "(0: off); partial views (a head behind the feeder, a bird half out of view) may still match",
     )
     relink_s: float = Field(
-        default=60.0,
+        default=10.0,
         ge=0.0,
         le=3600.0,
         description="a new track that starts where a bird of this camera was last seen at most this long "
@@ -44,7 +44,7 @@ class IdentityConfig(BaseModel):
         "of a new id, unless its looks rule the bird out (0: off; a guess, so only with assign_ambiguous)",
     )
     relink_body_lengths: float = Field(
-        default=4.0, ge=0.0, le=100.0, description="'where a bird was last seen' of relink_s, in body lengths"
+        default=2.0, ge=0.0, le=100.0, description="'where a bird was last seen' of relink_s, in body lengths"
     )
     relink_max_frame_gap_s: float = Field(
         default=0.5,
@@ -52,7 +52,7 @@ class IdentityConfig(BaseModel):
         le=3600.0,
         description="relink only tracks that began in footage with frames at most this far apart (stream s): "
         "seconds apart, birds walk several body lengths between frames and a spot says little about who "
-        "stands on it (at a frame every 4 s relinking cut a 40-bird headcount to 30)",
+        "stands on it (at a frame every 4 s a 60 s / 4 body-length relink cut a 40-bird headcount to 30)",
     )
     relink_min_sim: float = Field(
         default=0.3, ge=-1.0, le=1.0, description="looks below this similarity rule a relink out"
