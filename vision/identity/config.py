@@ -50,7 +50,7 @@ class IdentityConfig(BaseModel):
         default=0.5,
         gt=0.0,
         le=3600.0,
-        description="relink only tracks that began in footage with frames at most this far apart (stream s): "
+        description="relink only in footage with frames at most this far apart (stream s): "
         "seconds apart, birds walk several body lengths between frames and a spot says little about who "
         "stands on it (at a frame every 4 s a 60 s / 4 body-length relink cut a 40-bird headcount to 30)",
     )

@@ -164,8 +164,10 @@ class IdentityRegistry:
         self._next_number = 1
         self._generation = 0
         self._tracks: dict[tuple[str, int], TrackIdentity] = {}
-        # (camera, bird id) -> (stream time, box) of the bird's last sighting by that camera (for relinks).
-        self._last_box: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
+        # camera -> bird id -> (stream time, box) of the bird's last sighting by that camera, for relinks;
+        # pruned to the last few relink_s, so a relink looks at the birds seen lately, not the whole farm.
+        self._last_box: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
+        self._pruned_at: dict[str, float] = {}
         self._named_boxes: dict[str, dict[str, np.ndarray]] = {}  # camera -> bird id -> box, last frame
         self._camera_ts: dict[str, float] = {}  # camera -> stream time of its previous frame
         self._dirty = False
@@ -466,6 +468,12 @@ class IdentityRegistry:
 
             bird_ids = np.full(n, "", dtype=object)
             conf = np.zeros(n, np.float32)
+            last_boxes = self._last_box.setdefault(cam, {})
+            if ts - self._pruned_at.get(cam, -math.inf) >= cfg.relink_s:
+                self._pruned_at[cam] = ts
+                # Kept 3 x relink_s: a track may decide a few seconds after it began.
+                for b in [b for b, (t_b, _) in last_boxes.items() if t_b < ts - 3.0 * cfg.relink_s]:
+                    del last_boxes[b]
             for i, st in enumerate(states):
                 if st is None or st.bird_id is None:
                     continue
@@ -477,7 +485,7 @@ class IdentityRegistry:
                 rec.observations += 1
                 rec.cameras.add(cam)
                 rec.last_seen_by_camera[cam] = ts
-                self._last_box[(cam, st.bird_id)] = (ts, dets.xyxy[i].astype(np.float64))
+                last_boxes[st.bird_id] = (ts, dets.xyxy[i].astype(np.float64))
                 self._dirty = True
             self._expire(cam, ts)
             self._maybe_autosave()
@@ -686,14 +694,14 @@ class IdentityRegistry:
         cam = st.camera_id
         cands: list[int] = []
         if st.succeeds is not None and st.succeeds in self._pos:
-            last = self._last_box.get((cam, st.succeeds))
+            last = self._last_box.get(cam, {}).get(st.succeeds)
             if last is not None and ts - last[0] <= cfg.relink_s:
                 cands.append(self._pos[st.succeeds])
         if st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
             fx1, fy1, fx2, fy2 = st.first_xyxy
             fcx, fcy = (fx1 + fx2) / 2.0, (fy1 + fy2) / 2.0
-            for (c, bird_id), (t_b, box) in self._last_box.items():
-                if c != cam or not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
+            for bird_id, (t_b, box) in self._last_box.get(cam, {}).items():
+                if not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
                     continue
                 body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
                 d = math.hypot((box[0] + box[2]) / 2.0 - fcx, (box[1] + box[3]) / 2.0 - fcy)
@@ -726,8 +734,8 @@ class IdentityRegistry:
         with self._lock:
             for key in [k for k in self._tracks if k[0] == camera_id]:
                 del self._tracks[key]
-            for lkey in [k for k in self._last_box if k[0] == camera_id]:
-                del self._last_box[lkey]
+            self._last_box.pop(camera_id, None)
+            self._pruned_at.pop(camera_id, None)
             self._named_boxes.pop(camera_id, None)
             self._camera_ts.pop(camera_id, None)
 
