@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from vision.detections import Detections
-from vision.geometry import box_area, inside_frame
+from vision.geometry import box_area, inside_frame, pairwise_center_distance
 from vision.identity.config import SURE_IDENTITY, IdentityConfig
 from vision.identity.store import BirdRecord, load_registry, save_registry
 
@@ -168,8 +168,9 @@ class IdentityRegistry:
         # pruned to the last few relink_s, so a relink looks at the birds seen lately, not the whole farm.
         self._last_box: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
         self._pruned_at: dict[str, float] = {}
-        self._named_boxes: dict[str, dict[str, np.ndarray]] = {}  # camera -> bird id -> box, last frame
         self._camera_ts: dict[str, float] = {}  # camera -> stream time of its previous frame
+        # camera -> bird id -> box of the birds its tracks held as its previous frame began (for relinks).
+        self._named_boxes: dict[str, dict[str, np.ndarray]] = {}
         self._dirty = False
         self._last_save = time.monotonic()
         self._gallery: _Gallery | None = None  # matrices of prototypes/exemplars, rows in _order
@@ -542,9 +543,11 @@ class IdentityRegistry:
             st.confidence, st.ambiguous = peer.confidence, peer_unsure
 
     def _note_successors(self, states: list[TrackIdentity | None], xyxy: np.ndarray, cam: str, gap: float) -> None:
-        """Remember which named bird each unnamed track may continue: the bird whose box vanished this
-        frame right where this track stands (the tracker lost the bird while a fresh track had already
-        started on it, e.g. on the detector's second box on part of the bird)."""
+        """Remember which named bird each unnamed track may continue: a bird held as the camera's previous
+        frame began whose box vanished right where this track stands now (the tracker lost the bird while
+        a fresh track had already started on it, e.g. on the detector's second box on part of it). It
+        includes a bird the track itself held and dropped in the drift check on the previous frame: the
+        relink then gives the id back, as a guess."""
         cfg = self.config
         named = {st.bird_id: xyxy[i] for i, st in enumerate(states) if st is not None and st.bird_id is not None}
         prev = self._named_boxes.get(cam, {})
@@ -552,18 +555,14 @@ class IdentityRegistry:
         if cfg.relink_s <= 0 or gap > cfg.relink_max_frame_gap_s:
             return
         unnamed = [i for i, st in enumerate(states) if st is not None and st.bird_id is None]
-        if not unnamed:
-            return
         gone = [(b, box) for b, box in prev.items() if b not in named]
-        if not gone:
+        if not unnamed or not gone:
             return
-        cx = (xyxy[unnamed, 0] + xyxy[unnamed, 2]) / 2.0
-        cy = (xyxy[unnamed, 1] + xyxy[unnamed, 3]) / 2.0
-        for bird_id, box in gone:
-            body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
-            d = np.hypot(cx - (box[0] + box[2]) / 2.0, cy - (box[1] + box[3]) / 2.0)
-            k = int(np.argmin(d))
-            if d[k] <= cfg.relink_body_lengths * body:
+        boxes = np.stack([box for _, box in gone])
+        d = pairwise_center_distance(boxes, xyxy[unnamed]) / np.sqrt(np.maximum(box_area(boxes), 1.0))[:, None]
+        for (bird_id, _), row in zip(gone, d, strict=True):
+            k = int(np.argmin(row))
+            if row[k] <= cfg.relink_body_lengths:
                 states[unnamed[k]].succeeds = bird_id  # type: ignore[union-attr]
 
     def _whole_views(self, dets: Detections) -> np.ndarray:
@@ -697,16 +696,13 @@ class IdentityRegistry:
             last = self._last_box.get(cam, {}).get(st.succeeds)
             if last is not None and ts - last[0] <= cfg.relink_s:
                 cands.append(self._pos[st.succeeds])
-        if st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
-            fx1, fy1, fx2, fy2 = st.first_xyxy
-            fcx, fcy = (fx1 + fx2) / 2.0, (fy1 + fy2) / 2.0
-            for bird_id, (t_b, box) in self._last_box.get(cam, {}).items():
-                if not st.first_ts - cfg.relink_s <= t_b < st.first_ts or bird_id not in self._pos:
-                    continue
-                body = math.sqrt(max(1.0, float((box[2] - box[0]) * (box[3] - box[1]))))
-                d = math.hypot((box[0] + box[2]) / 2.0 - fcx, (box[1] + box[3]) / 2.0 - fcy)
-                if d <= cfg.relink_body_lengths * body:
-                    cands.append(self._pos[bird_id])
+        recent = [(b, box) for b, (t_b, box) in self._last_box.get(cam, {}).items()
+                  if st.first_ts - cfg.relink_s <= t_b < st.first_ts and b in self._pos]
+        if recent and st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
+            boxes = np.stack([box for _, box in recent])
+            d = pairwise_center_distance(boxes, np.asarray([st.first_xyxy]))[:, 0]
+            near = d <= cfg.relink_body_lengths * np.sqrt(np.maximum(box_area(boxes), 1.0))
+            cands += [self._pos[b] for (b, _), ok in zip(recent, near, strict=True) if ok]
         best_k, best_sim = -1, cfg.relink_min_sim
         for k in cands:
             if k < excluded.size and not excluded[k] and k < sims.size and float(sims[k]) >= best_sim:
@@ -735,8 +731,8 @@ class IdentityRegistry:
             for key in [k for k in self._tracks if k[0] == camera_id]:
                 del self._tracks[key]
             self._last_box.pop(camera_id, None)
-            self._pruned_at.pop(camera_id, None)
             self._named_boxes.pop(camera_id, None)
+            self._pruned_at.pop(camera_id, None)
             self._camera_ts.pop(camera_id, None)
 
     def _expire(self, camera_id: str, ts: float) -> None:
