@@ -164,9 +164,10 @@ class IdentityRegistry:
         self._next_number = 1
         self._generation = 0
         self._tracks: dict[tuple[str, int], TrackIdentity] = {}
-        # camera -> bird id -> (stream time, box) of the bird's last sighting by that camera, for relinks;
-        # pruned to the last few relink_s, so a relink looks at the birds seen lately, not the whole farm.
-        self._last_box: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
+        # camera -> bird id -> box of the bird's last sighting by that camera (its time is the bird's
+        # last_seen_by_camera), for relinks; pruned to the last few relink_s, so a relink looks at the
+        # birds seen lately, not the whole farm.
+        self._last_box: dict[str, dict[str, np.ndarray]] = {}
         self._pruned_at: dict[str, float] = {}
         self._camera_ts: dict[str, float] = {}  # camera -> stream time of its previous frame
         # camera -> bird id -> box of the birds its tracks held as its previous frame began (for relinks).
@@ -473,7 +474,7 @@ class IdentityRegistry:
             if ts - self._pruned_at.get(cam, -math.inf) >= cfg.relink_s:
                 self._pruned_at[cam] = ts
                 # Kept 3 x relink_s: a track may decide a few seconds after it began.
-                for b in [b for b, (t_b, _) in last_boxes.items() if t_b < ts - 3.0 * cfg.relink_s]:
+                for b in [b for b in last_boxes if self._seen_by(cam, b) < ts - 3.0 * cfg.relink_s]:
                     del last_boxes[b]
             for i, st in enumerate(states):
                 if st is None or st.bird_id is None:
@@ -486,7 +487,7 @@ class IdentityRegistry:
                 rec.observations += 1
                 rec.cameras.add(cam)
                 rec.last_seen_by_camera[cam] = ts
-                last_boxes[st.bird_id] = (ts, dets.xyxy[i].astype(np.float64))
+                last_boxes[st.bird_id] = dets.xyxy[i].astype(np.float64)
                 self._dirty = True
             self._expire(cam, ts)
             self._maybe_autosave()
@@ -692,12 +693,10 @@ class IdentityRegistry:
             return -1
         cam = st.camera_id
         cands: list[int] = []
-        if st.succeeds is not None and st.succeeds in self._pos:
-            last = self._last_box.get(cam, {}).get(st.succeeds)
-            if last is not None and ts - last[0] <= cfg.relink_s:
-                cands.append(self._pos[st.succeeds])
-        recent = [(b, box) for b, (t_b, box) in self._last_box.get(cam, {}).items()
-                  if st.first_ts - cfg.relink_s <= t_b < st.first_ts and b in self._pos]
+        if st.succeeds is not None and ts - self._seen_by(cam, st.succeeds) <= cfg.relink_s:  # -inf: not registered
+            cands.append(self._pos[st.succeeds])
+        recent = [(b, box) for b, box in self._last_box.get(cam, {}).items()
+                  if b in self._pos and st.first_ts - cfg.relink_s <= self._seen_by(cam, b) < st.first_ts]
         if recent and st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
             boxes = np.stack([box for _, box in recent])
             d = pairwise_center_distance(boxes, np.asarray([st.first_xyxy]))[:, 0]
@@ -708,6 +707,11 @@ class IdentityRegistry:
             if k < excluded.size and not excluded[k] and k < sims.size and float(sims[k]) >= best_sim:
                 best_k, best_sim = k, float(sims[k])
         return best_k
+
+    def _seen_by(self, cam: str, bird_id: str) -> float:
+        """Stream time of the camera's last sighting of the bird (-inf: never, or no longer registered)."""
+        rec = self._birds.get(bird_id)
+        return -math.inf if rec is None else rec.last_seen_by_camera.get(cam, -math.inf)
 
     def _claim(self, st: TrackIdentity, bird_id: str, held: dict[str, TrackIdentity]) -> None:
         """Give bird_id to st, taking it from any other track of the same camera (one holder per camera)."""
