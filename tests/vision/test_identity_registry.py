@@ -43,13 +43,13 @@ def frame(track_ids: list[int], emb: np.ndarray | None, *, ts: float, cam: str =
 
 
 def run(reg: IdentityRegistry, tracks: dict[int, np.ndarray], n_frames: int, *, t0: float = 0.0,
-        cam: str = "cam0", seed: int = 1) -> Detections:
+        cam: str = "cam0", seed: int = 1, step_s: float = 0.1) -> Detections:
     rng = np.random.default_rng(seed)
     out = frame([], None, ts=t0)
     for f in range(n_frames):
         ids = list(tracks)
         emb = np.stack([noisy(tracks[t], rng) for t in ids]) if ids else None
-        out = reg.assign(frame(ids, emb, ts=t0 + f * 0.1, cam=cam))
+        out = reg.assign(frame(ids, emb, ts=t0 + f * step_s, cam=cam))
     return out
 
 
@@ -153,6 +153,35 @@ def test_tracker_identity_switch_releases_the_id() -> None:
     reg.end_tracks("cam0", [2])
     out = run(reg, {1: v[1]}, 15, t0=3.0)  # track 1 now follows the other bird
     assert out.bird_id[0] == b
+
+
+def test_a_sure_id_whose_looks_drift_to_no_known_bird_becomes_a_guess_and_teaches_nothing() -> None:
+    reg = IdentityRegistry(None, "farm")
+    v = identities(3)
+    out = run(reg, {1: v[0], 2: v[1]}, 10)
+    b = out.bird_id[0]
+    assert out.identity_confidence[0] >= 0.5
+    proto = reg.prototype(b).copy()
+    out = run(reg, {1: v[2], 2: v[1]}, 30, t0=3.0)  # track 1 now shows a bird nobody registered
+    # With a weak model the same bird often looks like nobody: dropping the id enrolled it again.
+    assert out.bird_id[0] == b
+    assert out.identity_confidence[0] < 0.5
+    assert len(reg) == 2
+    np.testing.assert_array_equal(reg.prototype(b), proto)
+    out = run(reg, {1: v[0], 2: v[1]}, 10, t0=6.0)  # its own looks again: a sure id once more
+    assert out.bird_id[0] == b
+    assert out.identity_confidence[0] >= 0.5
+
+
+def test_in_footage_seconds_apart_a_drifting_track_loses_its_id() -> None:
+    # A frame every 4 s: the tracker swaps birds often, so the drifted track is a new bird.
+    reg = IdentityRegistry(None, "farm")
+    v = identities(3)
+    out = run(reg, {1: v[0], 2: v[1]}, 10, step_s=4.0)
+    b = out.bird_id[0]
+    out = run(reg, {1: v[2], 2: v[1]}, 30, t0=40.0, step_s=4.0)
+    assert out.bird_id[0] not in ("", b)
+    assert len(reg) == 3
 
 
 def test_persistence_roundtrip_and_restart_keeps_ids(tmp_path: Path) -> None:

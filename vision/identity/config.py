@@ -50,9 +50,10 @@ class IdentityConfig(BaseModel):
         default=0.5,
         gt=0.0,
         le=3600.0,
-        description="relink only in footage with frames at most this far apart (stream s): "
-        "seconds apart, birds walk several body lengths between frames and a spot says little about who "
-        "stands on it (at a frame every 4 s a 60 s / 4 body-length relink cut a 40-bird headcount to 30)",
+        description="relink, and keep a drifting id as a guess (reverify_drop), only in footage with frames "
+        "at most this far apart (stream s): seconds apart, birds walk several body lengths between frames, "
+        "a spot says little about who stands on it (at a frame every 4 s a 60 s / 4 body-length relink cut "
+        "a 40-bird headcount to 30) and the tracker swaps birds often",
     )
     relink_min_sim: float = Field(
         default=0.3, ge=-1.0, le=1.0, description="looks below this similarity rule a relink out"
@@ -70,8 +71,9 @@ class IdentityConfig(BaseModel):
         default=0.20,
         ge=0.0,
         le=2.0,
-        description="a track drops its id when its recent embedding falls this far "
-        "below match_threshold for its bird and another bird matches",
+        description="a track's sure id becomes a guess when its recent embedding falls this far "
+        "below match_threshold for its bird and another bird matches (or none does); in footage with "
+        "frames more than relink_max_frame_gap_s apart the track loses the id instead",
     )
     exclusion: bool = Field(
         default=True,

@@ -18,6 +18,11 @@ How an id is given (per camera, per confirmed track, only on frames where the tr
 5. One track holds at most one bird id; one bird id is held by at most one track per camera at a time
    (a new track claiming a bird takes it from the old, lost track). The same bird may be held by one
    track in each of several cameras: counting treats a bird id as one bird whatever the camera.
+6. A track that holds a sure id is re-checked on every embedding: when its recent look falls
+   `reverify_drop` below match_threshold for its bird (and another bird matches, or none does), it keeps
+   the id only as a guess and decides afresh from that look (step 3); guesses are not re-checked. In
+   footage with frames more than `relink_max_frame_gap_s` apart, where the tracker swaps birds often,
+   such a track (sure or guess) loses its id instead.
 
 What can and cannot be told apart: birds whose embeddings differ by more than `margin` (different
 plumage, markings, leg bands, size) are re-identified after leaving and re-entering the view and across
@@ -48,6 +53,8 @@ from vision.detections import Detections
 from vision.geometry import box_area, inside_frame, pairwise_center_distance
 from vision.identity.config import SURE_IDENTITY, IdentityConfig
 from vision.identity.store import BirdRecord, load_registry, save_registry
+
+_GUESS_MAX = 0.49  # identity_confidence of a guess stays below SURE_IDENTITY
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -119,7 +126,6 @@ class TrackIdentity:
     floor_ts: float = -math.inf
     first_xyxy: tuple[float, float, float, float] | None = None  # its box when the track began
     start_gap_s: float = math.inf  # time since the camera's previous frame when the track began
-    relink_sim: float | None = None  # its similarity to the bird it was relinked to (None: not a relink)
     succeeds: str | None = None  # a named bird this unnamed track may continue (see _note_successors)
 
 
@@ -419,6 +425,7 @@ class IdentityRegistry:
                     verify.append(i)
             if verify:
                 assert emb is not None
+                dense = gap <= cfg.relink_max_frame_gap_s
                 recents = np.stack([states[i].recent for i in verify])  # type: ignore[union-attr,misc]
                 nows = emb[verify].astype(np.float32)
                 sims_all = self._scores(np.concatenate([recents, nows]))
@@ -432,20 +439,28 @@ class IdentityRegistry:
                     row = sims_all[j].copy()
                     row[k] = -np.inf
                     best_other = float(row.max()) if row.size > 1 else -1.0
-                    # A relinked track was taken on position despite a weak look: it drifted only if it
-                    # moves further from the bird than it was when linked.
-                    floor = cfg.match_threshold - cfg.reverify_drop
-                    if st.relink_sim is not None:
-                        floor = min(floor, st.relink_sim - cfg.reverify_drop)
                     if (
-                        st.n_emb_since_assign >= 3
-                        and own_recent < floor
+                        not (dense and st.ambiguous)
+                        and st.n_emb_since_assign >= 3
+                        and own_recent < cfg.match_threshold - cfg.reverify_drop
                         and (best_other >= cfg.match_threshold or best_other < cfg.new_threshold)
                     ):
-                        # Drifted away from its bird: probably a tracker identity switch. Start over.
-                        st.bird_id, st.ambiguous, st.confidence = None, False, 0.0
-                        st.mean, st.n_emb, st.n_emb_since_assign = e.copy(), 1, 1
+                        # Drifted away from its bird: a tracker identity switch, or the same bird in a pose
+                        # or light the model knows badly. In dense footage the second is far more common
+                        # with a weak model, and dropping the id made a new bird of most such tracks: the
+                        # track keeps the id as a guess and decides afresh from this look (a clear match
+                        # to another bird moves it there; another track's clear claim takes the id). In
+                        # footage seconds apart the tracker swaps birds often: the id goes, so a bird's
+                        # history (stillness at a spot, activity) is not written under another's name.
+                        st.mean, st.n_emb = e.copy(), 1
                         st.n_enrol_emb = int(whole[i])
+                        if dense:
+                            st.ambiguous = True
+                            st.confidence = min(st.confidence, _GUESS_MAX)
+                            st.n_emb_since_assign = 0
+                        else:
+                            st.bird_id, st.ambiguous, st.confidence = None, False, 0.0
+                            st.n_emb_since_assign = 1
                         continue
                     c_now = self._conf(own_recent, best_other)
                     st.confidence = 0.8 * st.confidence + 0.2 * c_now
@@ -546,9 +561,7 @@ class IdentityRegistry:
     def _note_successors(self, states: list[TrackIdentity | None], xyxy: np.ndarray, cam: str, gap: float) -> None:
         """Remember which named bird each unnamed track may continue: a bird held as the camera's previous
         frame began whose box vanished right where this track stands now (the tracker lost the bird while
-        a fresh track had already started on it, e.g. on the detector's second box on part of it). It
-        includes a bird the track itself held and dropped in the drift check on the previous frame: the
-        relink then gives the id back, as a guess."""
+        a fresh track had already started on it, e.g. on the detector's second box on part of it)."""
         cfg = self.config
         named = {st.bird_id: xyxy[i] for i, st in enumerate(states) if st is not None and st.bird_id is not None}
         prev = self._named_boxes.get(cam, {})
@@ -634,9 +647,8 @@ class IdentityRegistry:
                 # than a new id or the most similar free bird anywhere in the pen.
                 sim = float(sims[j, k_rel])
                 self._claim(st, self._order[k_rel], held)
-                st.confidence = min(0.49, 0.5 * self._conf(sim, second if k_rel == k1 else best))
+                st.confidence = min(_GUESS_MAX, 0.5 * self._conf(sim, second if k_rel == k1 else best))
                 st.ambiguous = True
-                st.relink_sim = sim
                 excluded[k_rel] = True
             elif best < cfg.new_threshold and st.n_enrol_emb >= cfg.enroll_min_frames:
                 # Looks like no candidate: a new bird. When look-alikes exist but are all held elsewhere
@@ -677,7 +689,7 @@ class IdentityRegistry:
                 # confidence. Counting stays right when look-alikes swap ids among themselves, because
                 # only birds not visible in this camera are candidates.
                 self._claim(st, self._order[k1], held)
-                st.confidence = min(0.49, 0.5 * self._conf(best, second))
+                st.confidence = min(_GUESS_MAX, 0.5 * self._conf(best, second))
                 st.ambiguous = True
                 excluded[k1] = True
             # else: ambiguous, or new but seen only in partial views: stays unassigned and tries again on
@@ -720,7 +732,6 @@ class IdentityRegistry:
                 other.bird_id, other.ambiguous, other.confidence = None, False, 0.0
         st.bird_id = bird_id
         st.n_emb_since_assign = 0
-        st.relink_sim = None
         held[bird_id] = st
 
     def end_tracks(self, camera_id: str, track_ids: Iterable[int]) -> None:
