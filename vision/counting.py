@@ -17,7 +17,8 @@ The uncertainty band [low, high] is estimated from what the window itself shows,
 percentage:
 
 - high adds birds that may be missing from `value`:
-  * unresolved tracks: long-enough tracks (>= min_track_frames) that never held a bird id with
+  * unresolved tracks: long-enough tracks (>= min_track_frames, or 2+ frames spanning >= min_track_s:
+    footage seconds apart breaks a bird's path into tracks of a few frames) that never held a bird id with
     identity_confidence >= 0.5 (look-alikes that stayed unassigned or got an ambiguous id, which may be
     another bird's), divided by the window's fragmentation rate (tracks that held an id, sure or
     guessed, per id seen), because a bird that fragments into f tracks produces f unresolved tracks,
@@ -62,7 +63,14 @@ class CountingConfig(BaseModel):
 
     min_sightings: int = Field(default=3, ge=1, le=100_000, description="frames a bird id must be seen to count")
     min_track_frames: int = Field(
-        default=10, ge=1, le=100_000, description="unresolved tracks shorter than this are noise"
+        default=10, ge=1, le=100_000, description="unresolved tracks shorter than this are noise ..."
+    )
+    min_track_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=86_400.0,
+        description="... unless they span at least this long (stream s) over 2+ frames: in footage seconds "
+        "apart the tracker breaks a bird's path into tracks of a few frames",
     )
     min_span_s: float = Field(default=2.0, ge=0.0, le=86_400.0, description="ids seen for less than this are suspect")
     duplicate_sim: float = Field(
@@ -283,6 +291,12 @@ class HeadcountCounter:
                 out[bid] = (round(frames), first, last, sure)
         return out
 
+    def _long_enough(self, span: _TrackSpan) -> bool:
+        """A track long enough to be a bird, not a flicker of the detector: min_track_frames frames, or
+        2+ frames over min_track_s (at a frame every 4 s a bird's path breaks into tracks of ~2 frames)."""
+        cfg = self.config
+        return span.frames >= cfg.min_track_frames or (span.frames >= 2 and span.last - span.first >= cfg.min_track_s)
+
     def estimate(
         self,
         start_ts: float,
@@ -308,7 +322,7 @@ class HeadcountCounter:
         value = max(distinct, floor)
         tracks = [s for s in self._tracks.values() if s.last >= start_ts and s.first <= end_ts]
         with_id = sum(1 for s in tracks if s.held_id)
-        unresolved = sum(1 for s in tracks if not s.identified and s.frames >= cfg.min_track_frames)
+        unresolved = sum(1 for s in tracks if not s.identified and self._long_enough(s))
         frag = max(1.0, with_id / len(seen)) if seen else 1.0
         inst_max = int(counts.max())
         inst_med = float(np.median(counts))

@@ -84,6 +84,24 @@ def test_unresolved_tracks_widen_the_upper_band() -> None:
     assert off.estimate(0.0, 100.0).value == 10
 
 
+@pytest.mark.parametrize(
+    ("frames", "dt", "counted", "why"),
+    [
+        (2, 4.0, True, "a frame every 4 s: a bird's path breaks into tracks of ~2 frames"),
+        (1, 4.0, False, "a single box is a flicker of the detector"),
+        (5, 0.1, False, "half a second at 10 fps is a flicker"),
+        (10, 0.1, True, "min_track_frames frames"),
+        (3, 1.0, True, "3 frames over 2 s"),
+    ],
+)
+def test_what_makes_an_unresolved_track_long_enough(frames: int, dt: float, counted: bool, why: str) -> None:
+    c = HeadcountCounter(CountingConfig(min_track_frames=10, min_track_s=2.0, floor_percentile=0.0))
+    feed(c, [([1], ["bird-000001"])] * 20, dt=dt)  # one identified bird for the whole window
+    feed(c, [([1, 9], ["bird-000001", ""])] * frames, t0=20 * dt, dt=dt)
+    est = c.estimate(0.0, 1e4)
+    assert est.unresolved_tracks == int(counted), why
+
+
 def test_ambiguous_enrolments_lower_the_band() -> None:
     class Info:
         def __init__(self, first: float, elim: bool) -> None:
