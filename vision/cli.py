@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -354,6 +354,32 @@ class AlertSeen(NamedTuple):
     named: bool
 
 
+def id_breakdown(boxes: Mapping[str, Counter[int]], counted: Iterable[str], birds_seen: int) -> dict[str, int]:
+    """Where a verified headcount's ids come from, against the ground truth.
+
+    boxes: bird id -> ground-truth ids of its boxes (-1: a box over no annotated bird); counted: the ids
+    the headcount counted; birds_seen: distinct annotated birds. An id whose boxes mostly lie over no bird
+    is `ids_on_no_bird`; the others go to the bird under most of their boxes, the first of a bird's ids
+    (most boxes) being `birds_with_an_id` and the rest `duplicate_ids`, the over-count of a weak re-ID."""
+    per_bird: dict[int, int] = {}
+    on_nothing = 0
+    for bid in counted:
+        c = boxes.get(bid)
+        matched = Counter({g: n for g, n in (c or {}).items() if g >= 0})
+        if not matched or sum(matched.values()) * 2 < sum((c or Counter()).values()):
+            on_nothing += 1
+            continue
+        g = matched.most_common(1)[0][0]
+        per_bird[g] = per_bird.get(g, 0) + 1
+    return {
+        "counted_ids": len(set(counted)),
+        "birds_with_an_id": len(per_bird),
+        "duplicate_ids": sum(per_bird.values()) - len(per_bird),
+        "ids_on_no_bird": on_nothing,
+        "birds_without_an_id": max(0, birds_seen - len(per_bird)),
+    }
+
+
 def judge_health_alerts(
     alerts: list[AlertSeen], dead: dict[int, float], unwell: dict[int, float]
 ) -> tuple[dict[int, float], int, int]:
@@ -450,7 +476,7 @@ def evaluate_count_farm(
     bird_hours = 0.0
     alerts: list[tuple[dict[str, Any], int]] = []  # (alert, gt id of the alerted box)
     gt_seen: set[int] = set()
-    votes: dict[str, Counter[int]] = {}  # bird id -> ground-truth ids of its boxes
+    votes: dict[str, Counter[int]] = {}  # bird id -> ground-truth ids of its boxes (-1: no annotated bird)
     visible_after: dict[int, float] = {}  # gt id -> last time it was annotated
     first_ts = last_ts = math.nan
     start_s = math.nan
@@ -497,7 +523,7 @@ def evaluate_count_farm(
                     carcass_frames[g][1] += int(g in covered)
             if dets.bird_id is not None and len(dets):
                 for bid, gid in zip(dets.bird_id, oracle.gt_ids_for(dets.xyxy), strict=True):
-                    if bid and gid >= 0:
+                    if bid:
                         votes.setdefault(str(bid), Counter())[int(gid)] += 1
             for a in dets.extra.get("alerts", []):
                 tid = int(str(a.get("_track", "track--1")).rsplit("-", 1)[-1])
@@ -523,7 +549,8 @@ def evaluate_count_farm(
     judged_alerts = []
     for a, box_gid in alerts:
         bid = a.get("bird_id")
-        id_gid = votes[bid].most_common(1)[0][0] if bid and bid in votes else -1
+        named = Counter({g: n for g, n in votes[bid].items() if g >= 0}) if bid and bid in votes else Counter()
+        id_gid = named.most_common(1)[0][0] if named else -1
         judged_alerts.append(AlertSeen(str(a["kind"]), float(a["at"]) - start_s, id_gid, box_gid, bool(bid)))
     first_alert, false_alerts, misnamed = judge_health_alerts(judged_alerts, dead, unwell)
     # Only dead birds seen for at least 10 minutes after death can be held to the 10-minute target.
@@ -559,6 +586,7 @@ def evaluate_count_farm(
         "high": hc.high,
         "instantaneous_max": hc.instantaneous_max,
         "headcount_detail": hc.as_dict(),
+        "id_detail": id_breakdown(votes, hc.bird_ids, len(gt_seen)),
         "error": hc.value - truth,
         "error_pct": round(100.0 * abs(hc.value - truth) / max(1, truth), 2),
         "in_band": bool(hc.low <= truth <= hc.high),
@@ -666,6 +694,7 @@ def count_command(
         else None,
         "detections": "ground truth" if gt_detections else "detector",
         "embedder": "oracle" if oracle_embedder else "re-ID model",
+        "id_detail": {k: sum(r["id_detail"][k] for r in rows) for k in (rows[0]["id_detail"] if rows else {})},
         "rows": rows,
     }
     emit(result, as_json=json_out, title="verified headcount", rows_key="rows")

@@ -457,6 +457,31 @@ def test_eval_judges_health_alerts_by_id_and_by_box(
     assert judge_health_alerts([AlertSeen(*alert)], DEAD, UNWELL) == (found, false, misnamed)
 
 
+@pytest.mark.parametrize(
+    ("boxes", "counted", "expected"),
+    [
+        # two ids on one bird: one duplicate; the bird under most of an id's boxes owns it
+        ({"a": {1: 9, 2: 1}, "b": {1: 5}}, ["a", "b"], (2, 1, 1, 0, 1)),
+        # an id mostly over no annotated bird (an occluded bird's part box, a feeder)
+        ({"a": {1: 9}, "b": {-1: 6, 2: 4}}, ["a", "b"], (2, 1, 0, 1, 1)),
+        # only counted ids are judged; a bird nobody named is missed
+        ({"a": {1: 9}, "b": {2: 9}}, ["a"], (1, 1, 0, 0, 1)),
+        # a counted id the evaluation never matched to any box
+        ({}, ["a"], (1, 0, 0, 1, 2)),
+    ],
+)
+def test_eval_traces_each_counted_id_to_a_bird(
+    boxes: dict[str, dict[int, int]], counted: list[str], expected: tuple[int, int, int, int, int]
+) -> None:
+    from collections import Counter
+
+    from vision.cli import id_breakdown
+
+    out = id_breakdown({k: Counter(v) for k, v in boxes.items()}, counted, birds_seen=2)
+    keys = ("counted_ids", "birds_with_an_id", "duplicate_ids", "ids_on_no_bird", "birds_without_an_id")
+    assert tuple(out[k] for k in keys) == expected
+
+
 def test_masked_regions_drop_detections_before_tracking() -> None:
     """A DVR's burnt-in camera name that the detector takes for a bird: it never moves, so unmasked it
     is tracked (and health would call it dead); masked (bottom-right corner) it never reaches the tracker."""
