@@ -57,6 +57,12 @@ from vision.identity.store import BirdRecord, load_registry, save_registry
 _GUESS_MAX = 0.49  # identity_confidence of a guess stays below SURE_IDENTITY
 
 
+def _body_lengths(from_xyxy: np.ndarray, to_xyxy: np.ndarray) -> np.ndarray:
+    """(A, B) centre distances from each of A boxes to each of B boxes, in the A box's body lengths
+    (sqrt of its area): how far a bird last seen in box a would have gone to stand in box b."""
+    return pairwise_center_distance(from_xyxy, to_xyxy) / np.sqrt(np.maximum(box_area(from_xyxy), 1.0))[:, None]
+
+
 def _normalise(v: np.ndarray) -> np.ndarray:
     n = math.sqrt(float(v @ v))
     return (v / n).astype(np.float32) if n > 1e-12 else v.astype(np.float32)
@@ -573,7 +579,7 @@ class IdentityRegistry:
         if not unnamed or not gone:
             return
         boxes = np.stack([box for _, box in gone])
-        d = pairwise_center_distance(boxes, xyxy[unnamed]) / np.sqrt(np.maximum(box_area(boxes), 1.0))[:, None]
+        d = _body_lengths(boxes, xyxy[unnamed])
         for (bird_id, _), row in zip(gone, d, strict=True):
             k = int(np.argmin(row))
             if row[k] <= cfg.relink_body_lengths:
@@ -711,8 +717,7 @@ class IdentityRegistry:
                   if b in self._pos and st.first_ts - cfg.relink_s <= self._seen_by(cam, b) < st.first_ts]
         if recent and st.start_gap_s <= cfg.relink_max_frame_gap_s:  # it began in dense footage
             boxes = np.stack([box for _, box in recent])
-            d = pairwise_center_distance(boxes, np.asarray([st.first_xyxy]))[:, 0]
-            near = d <= cfg.relink_body_lengths * np.sqrt(np.maximum(box_area(boxes), 1.0))
+            near = _body_lengths(boxes, np.asarray([st.first_xyxy]))[:, 0] <= cfg.relink_body_lengths
             cands += [self._pos[b] for (b, _), ok in zip(recent, near, strict=True) if ok]
         best_k, best_sim = -1, cfg.relink_min_sim
         for k in cands:
