@@ -354,29 +354,29 @@ class AlertSeen(NamedTuple):
     named: bool
 
 
-def id_breakdown(boxes: Mapping[str, Counter[int]], counted: Iterable[str], birds_seen: int) -> dict[str, int]:
+def id_breakdown(
+    votes: Mapping[str, Counter[int]], off_bird: Mapping[str, int], counted: Iterable[str], birds_seen: int
+) -> dict[str, int]:
     """Where a verified headcount's ids come from, against the ground truth.
 
-    boxes: bird id -> ground-truth ids of its boxes (-1: a box over no annotated bird); counted: the ids
-    the headcount counted; birds_seen: distinct annotated birds. An id whose boxes mostly lie over no bird
-    is `ids_on_no_bird`; the others go to the bird under most of their boxes, the first of a bird's ids
-    (most boxes) being `birds_with_an_id` and the rest `duplicate_ids`, the over-count of a weak re-ID."""
-    per_bird: dict[int, int] = {}
+    votes: bird id -> ground-truth ids of its boxes; off_bird: bird id -> its boxes over no annotated bird;
+    counted: the ids the headcount counted; birds_seen: distinct annotated birds. An id whose boxes mostly
+    lie over no bird is `ids_on_no_bird`; the others go to the bird under most of their boxes, the first of
+    a bird's ids being `birds_with_an_id` and the rest `duplicate_ids`, the over-count of a weak re-ID."""
+    ids_per_bird: Counter[int] = Counter()
     on_nothing = 0
-    for bid in counted:
-        c = boxes.get(bid)
-        matched = Counter({g: n for g, n in (c or {}).items() if g >= 0})
-        if not matched or sum(matched.values()) * 2 < sum((c or Counter()).values()):
+    for bid in set(counted):
+        named = votes.get(bid, Counter())
+        if not named or named.total() < off_bird.get(bid, 0):
             on_nothing += 1
-            continue
-        g = matched.most_common(1)[0][0]
-        per_bird[g] = per_bird.get(g, 0) + 1
+        else:
+            ids_per_bird[named.most_common(1)[0][0]] += 1
     return {
         "counted_ids": len(set(counted)),
-        "birds_with_an_id": len(per_bird),
-        "duplicate_ids": sum(per_bird.values()) - len(per_bird),
+        "birds_with_an_id": len(ids_per_bird),
+        "duplicate_ids": ids_per_bird.total() - len(ids_per_bird),
         "ids_on_no_bird": on_nothing,
-        "birds_without_an_id": max(0, birds_seen - len(per_bird)),
+        "birds_without_an_id": max(0, birds_seen - len(ids_per_bird)),
     }
 
 
@@ -476,7 +476,8 @@ def evaluate_count_farm(
     bird_hours = 0.0
     alerts: list[tuple[dict[str, Any], int]] = []  # (alert, gt id of the alerted box)
     gt_seen: set[int] = set()
-    votes: dict[str, Counter[int]] = {}  # bird id -> ground-truth ids of its boxes (-1: no annotated bird)
+    votes: dict[str, Counter[int]] = {}  # bird id -> ground-truth ids of its boxes
+    off_bird: Counter[str] = Counter()  # bird id -> its boxes over no annotated bird
     visible_after: dict[int, float] = {}  # gt id -> last time it was annotated
     first_ts = last_ts = math.nan
     start_s = math.nan
@@ -523,8 +524,10 @@ def evaluate_count_farm(
                     carcass_frames[g][1] += int(g in covered)
             if dets.bird_id is not None and len(dets):
                 for bid, gid in zip(dets.bird_id, oracle.gt_ids_for(dets.xyxy), strict=True):
-                    if bid:
+                    if bid and gid >= 0:
                         votes.setdefault(str(bid), Counter())[int(gid)] += 1
+                    elif bid:
+                        off_bird[str(bid)] += 1
             for a in dets.extra.get("alerts", []):
                 tid = int(str(a.get("_track", "track--1")).rsplit("-", 1)[-1])
                 rows = np.flatnonzero(dets.track_id == tid)
@@ -549,8 +552,7 @@ def evaluate_count_farm(
     judged_alerts = []
     for a, box_gid in alerts:
         bid = a.get("bird_id")
-        named = Counter({g: n for g, n in votes[bid].items() if g >= 0}) if bid and bid in votes else Counter()
-        id_gid = named.most_common(1)[0][0] if named else -1
+        id_gid = votes[bid].most_common(1)[0][0] if bid and bid in votes else -1
         judged_alerts.append(AlertSeen(str(a["kind"]), float(a["at"]) - start_s, id_gid, box_gid, bool(bid)))
     first_alert, false_alerts, misnamed = judge_health_alerts(judged_alerts, dead, unwell)
     # Only dead birds seen for at least 10 minutes after death can be held to the 10-minute target.
@@ -586,7 +588,7 @@ def evaluate_count_farm(
         "high": hc.high,
         "instantaneous_max": hc.instantaneous_max,
         "headcount_detail": hc.as_dict(),
-        "id_detail": id_breakdown(votes, hc.bird_ids, len(gt_seen)),
+        "id_detail": id_breakdown(votes, off_bird, hc.bird_ids, len(gt_seen)),
         "error": hc.value - truth,
         "error_pct": round(100.0 * abs(hc.value - truth) / max(1, truth), 2),
         "in_band": bool(hc.low <= truth <= hc.high),

@@ -466,6 +466,8 @@ def test_eval_judges_health_alerts_by_id_and_by_box(
         ({"a": {1: 9}, "b": {-1: 6, 2: 4}}, ["a", "b"], (2, 1, 0, 1, 1)),
         # only counted ids are judged; a bird nobody named is missed
         ({"a": {1: 9}, "b": {2: 9}}, ["a"], (1, 1, 0, 0, 1)),
+        # as many boxes over no bird as over its bird: still that bird's
+        ({"a": {1: 5, -1: 5}}, ["a"], (1, 1, 0, 0, 1)),
         # a counted id the evaluation never matched to any box
         ({}, ["a"], (1, 0, 0, 1, 2)),
     ],
@@ -477,7 +479,9 @@ def test_eval_traces_each_counted_id_to_a_bird(
 
     from vision.cli import id_breakdown
 
-    out = id_breakdown({k: Counter(v) for k, v in boxes.items()}, counted, birds_seen=2)
+    votes = {k: Counter({g: n for g, n in v.items() if g >= 0}) for k, v in boxes.items()}
+    off_bird = {k: v.get(-1, 0) for k, v in boxes.items()}
+    out = id_breakdown(votes, off_bird, counted, birds_seen=2)
     keys = ("counted_ids", "birds_with_an_id", "duplicate_ids", "ids_on_no_bird", "birds_without_an_id")
     assert tuple(out[k] for k in keys) == expected
 
