@@ -1,7 +1,10 @@
 """`flockid bench pipeline`: the whole edge pipeline against the bare detector and ultralytics.
 
 All four runs see the same frames at the same input size, one frame at a time (as a camera feeds
-them), interleaved frame by frame, after a short warm-up:
+them), after a short warm-up. The runners take turns in blocks of `block` frames, so that load from
+other processes on a shared machine hits all of them alike, while each block runs as it would alone:
+with turns of one frame, a runner's onnxruntime or torch threads were still spinning when the next
+runner started (2 cores, 320 px: the pipeline's detector ran 40% slower right after the bare session).
   bare       onnxruntime `session.run` of the detector on pre-letterboxed inputs (the floor)
   pipeline   `vision.pipeline.FlockPipeline.process` (detect + embed + track + registry + counting + health),
              plus one `window_summary` (the report signals) at the end
@@ -42,9 +45,10 @@ def sequence_frames(seq: Path, n: int) -> list[np.ndarray]:
 
 def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: Path | None,
                    imgsz: int = 320, threads: int = 2, warmup: int = 5, config: Any = None,
-                   ultralytics: bool = True) -> dict[str, Any]:
-    """Per-frame times of each runner, interleaved frame by frame so that load from other processes
-    on a shared machine hits all of them alike; means and medians in ms, and their ratios.
+                   ultralytics: bool = True, block: int = 10) -> dict[str, Any]:
+    """Per-frame times of each runner (each processes every frame in order, the runners taking turns
+    in blocks of `block` frames; the first frame of a block is not timed, as the previous runner's
+    threads may still hold the cores); means and medians in ms, and their ratios.
 
     `config` (a `vision.pipeline.PipelineConfig`) tunes the pipeline run; `ultralytics=False` leaves
     the ultralytics runners out (a quicker pipeline-vs-bare comparison of pipeline settings). Also
@@ -56,6 +60,8 @@ def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: 
 
     if len(frames) <= warmup:
         raise ValueError(f"need more than {warmup} frames (warm-up), got {len(frames)}")
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
     # The bare reference keeps onnxruntime's default thread spinning (the fastest way to run one model alone).
     sess = make_session(detector, ("cpu",), threads=threads, spin=True)
     name = sess.get_inputs()[0].name
@@ -108,29 +114,34 @@ def bench_pipeline(frames: list[np.ndarray], *, detector: Path, reid: Path, pt: 
     times: dict[str, list[float]] = {k: [] for k in runners}
     cpu: dict[str, float] = {k: 0.0 for k in runners}
     with contextlib.redirect_stdout(sys.stderr):
-        for i, f in enumerate(frames):
-            if i == warmup:
-                crops[0] = 0
+        for start in range(0, len(frames), block):
+            chunk = range(start, min(start + block, len(frames)))
             for key, fn in runners.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                fn(i, f)
-                if i >= warmup:
-                    times[key].append(time.perf_counter() - t0)
-                    cpu[key] += time.process_time() - c0
+                for i in chunk:
+                    if key == "pipeline" and i == warmup:
+                        crops[0] = 0
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    fn(i, frames[i])
+                    if i >= warmup and (i > start or block == 1):
+                        times[key].append(time.perf_counter() - t0)
+                        cpu[key] += time.process_time() - c0
+    if not times["pipeline"]:
+        raise ValueError(f"no frame was timed: {len(frames)} frames, warm-up {warmup}, blocks of {block}")
     t0 = time.perf_counter()
     pipe.window_summary(0.0, len(frames) * 0.1)
     summary_ms = (time.perf_counter() - t0) * 1000
-    result: dict[str, Any] = {"frames": len(frames) - warmup, "frame_size_wh": list(frames[0].shape[1::-1]),
+    result: dict[str, Any] = {"frames": len(frames) - warmup, "timed_frames": len(times["pipeline"]),
+                              "block": block, "frame_size_wh": list(frames[0].shape[1::-1]),
                               "imgsz": imgsz, "threads": threads, "detector": str(detector), "reid": str(reid),
                               "pt": str(pt) if pt else None, "mean_boxes": float(np.mean(boxes)) if boxes else 0.0}
     for key, ts in times.items():
         result[f"{key}_ms_mean"] = float(np.mean(ts)) * 1000
         result[f"{key}_ms_median"] = float(np.median(ts)) * 1000
-    n = len(frames) - warmup
+    n = len(times["pipeline"])
     for key in ("bare", "pipeline"):
         result[f"{key}_cpu_ms_per_frame"] = cpu[key] / n * 1000
     result["ratio_pipeline_vs_bare_cpu"] = cpu["pipeline"] / cpu["bare"] if cpu["bare"] > 0 else None
-    result["embed_crops_per_frame"] = crops[0] / n
+    result["embed_crops_per_frame"] = crops[0] / (len(frames) - warmup)
     result["window_summary_ms"] = summary_ms
     result["pipeline_fps"] = 1000.0 / result["pipeline_ms_mean"]
     base = result["pipeline_ms_mean"]

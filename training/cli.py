@@ -321,10 +321,16 @@ def register_bench(bench_app: typer.Typer) -> None:
         frames: int = typer.Option(60, "--frames", min=6),
         imgsz: int = typer.Option(None, "--imgsz", help="Input size (default: the detector card's)."),
         threads: int = typer.Option(2, "--threads", min=1),
+        block: int = typer.Option(10, "--block", min=1, help="Frames each runner takes per turn."),
+        birds: int = typer.Option(40, "--birds", min=1, help="Flock size of the synthetic frames (no --seq)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the synthetic frames (no --seq)."),
+        detector_spin: bool = typer.Option(False, "--detector-spin",
+                                           help="The pipeline's detector threads busy-wait (detector_spin)."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Pipeline (detect+embed+track+registry+signals) vs bare onnxruntime vs ultralytics track()."""
         from training.bench import bench_pipeline, sequence_frames, synthetic_frames
+        from vision.pipeline import PipelineConfig
         from vision.weights import default_detector_path, default_reid_path
 
         det = detector or default_detector_path()
@@ -334,9 +340,10 @@ def register_bench(bench_app: typer.Typer) -> None:
             imgsz = int(read_card(det).get("imgsz") or 320)
         weights = pt or (Path(det).with_suffix(".pt") if Path(det).with_suffix(".pt").is_file() else None)
         try:
-            imgs = sequence_frames(seq, frames) if seq else synthetic_frames(frames)
+            imgs = sequence_frames(seq, frames) if seq else synthetic_frames(frames, seed=seed, birds=birds)
             result = bench_pipeline(imgs, detector=det, reid=reid or default_reid_path(), pt=weights,
-                                    imgsz=imgsz, threads=threads)
+                                    imgsz=imgsz, threads=threads, block=block,
+                                    config=PipelineConfig(detector_spin=True) if detector_spin else None)
         except (ValueError, FileNotFoundError) as exc:
             fail(str(exc))
         emit(result, as_json=as_json, title="pipeline benchmark")

@@ -46,6 +46,8 @@ class OnnxDetector:
 
     conf: minimum class score kept (the tracker's low-confidence stage wants low values, e.g. 0.1).
     iou: NMS IoU threshold. imgsz: input size when the model has dynamic spatial axes.
+    spin: let onnxruntime's idle threads busy-wait (less wall time per frame, more CPU; see
+    `vision.backends.providers.make_session`).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class OnnxDetector:
         imgsz: int | None = None,
         max_det: int = 300,
         threads: int = 0,
+        spin: bool = False,
     ) -> None:
         if not 0.0 <= conf <= 1.0:
             raise ValueError(f"conf must be in [0, 1], got {conf}")
@@ -65,7 +68,7 @@ class OnnxDetector:
             raise ValueError(f"iou must be in [0, 1], got {iou}")
         self.model_path = Path(model_path)
         self.conf, self.iou, self.max_det = conf, iou, max_det
-        self.session: Any = make_session(self.model_path, providers, threads=threads)
+        self.session: Any = make_session(self.model_path, providers, threads=threads, spin=spin)
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         shape = list(inp.shape)

@@ -24,3 +24,24 @@ def test_bench_pipeline_reports_all_runners():
                 "ratio_ultralytics_track_pt_vs_pipeline"):
         assert r[key] > 0, key
     assert isinstance(r["meets_target"], bool)
+
+
+def test_bench_pipeline_blocks_skip_the_first_frame_of_each_turn():
+    import pytest
+
+    from training.bench import bench_pipeline, synthetic_frames
+    from vision.weights import default_detector_path, default_reid_path, read_card
+
+    imgsz = int(read_card(default_detector_path()).get("imgsz", 320))
+    frames = synthetic_frames(9)
+    # Warm-up 5, turns of 3 frames: 0-2, 3-5, 6-8; timed are 5 (not first of its turn), 7 and 8.
+    r = bench_pipeline(frames, detector=default_detector_path(), reid=default_reid_path(), pt=None,
+                       imgsz=imgsz, ultralytics=False, block=3)
+    assert r["frames"] == 4 and r["timed_frames"] == 3 and r["block"] == 3
+    assert "ultralytics_track_onnx_ms_mean" not in r and r["pipeline_ms_mean"] > 0
+    with pytest.raises(ValueError, match="block"):
+        bench_pipeline(frames, detector=default_detector_path(), reid=default_reid_path(), pt=None,
+                       imgsz=imgsz, ultralytics=False, block=0)
+    with pytest.raises(ValueError, match="no frame was timed"):
+        bench_pipeline(frames[:6], detector=default_detector_path(), reid=default_reid_path(), pt=None,
+                       imgsz=imgsz, ultralytics=False, block=5)

@@ -508,3 +508,18 @@ def test_masked_regions_drop_detections_before_tracking() -> None:
 def test_masks_must_be_fractions_of_the_frame() -> None:
     with pytest.raises(ValueError, match="fractions of the frame"):
         PipelineConfig(masks_xyxyn=[(0.5, 0.5, 1.2, 1.0)])
+
+
+def test_detector_spin_is_a_pipeline_setting() -> None:
+    """The edge keeps onnxruntime's idle detector threads asleep (CPU before wall time) unless asked."""
+    from vision.pipeline import FlockPipeline, PipelineConfig
+
+    def spinning(pipe: FlockPipeline) -> bool:
+        opts = pipe.detector.session.get_session_options()  # type: ignore[attr-defined]
+        try:
+            return str(opts.get_session_config_entry("session.intra_op.allow_spinning")) != "0"
+        except Exception:  # onnxruntime raises when the entry was never set: its default, spinning
+            return True
+
+    assert not spinning(FlockPipeline.from_defaults())
+    assert spinning(FlockPipeline.from_defaults(config=PipelineConfig(detector_spin=True)))

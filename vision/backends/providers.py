@@ -61,7 +61,11 @@ def make_session(
     spin=False turns off onnxruntime's busy-waiting of idle intra-op threads. On a 2-4 core edge box the
     pipeline interleaves the detector, the embedder and Python (tracking, registry): threads spinning
     after the detector's run took the cores from them. Measured with `flockid bench pipeline` on 2 cores:
-    pipeline 60.8 -> 46.7 ms/frame, bare detector unchanged (25.5 / 24.3 ms)."""
+    pipeline 60.8 -> 46.7 ms/frame, bare detector unchanged (25.5 / 24.3 ms). It is a trade of wall time
+    for CPU, larger for small inputs: later, a 320 px detector alone took 15.3 ms spinning and 24.0 ms
+    not, and the whole pipeline with a spinning detector took 6-12% less wall time for 20-30% more
+    CPU (issue 3's closing note; `PipelineConfig.detector_spin`). The edge keeps the CPU: a Pi at
+    10 fps has the wall time to spare, not the cores or the heat."""
     import onnxruntime as ort
 
     path = Path(model_path)
