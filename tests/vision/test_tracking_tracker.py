@@ -370,11 +370,6 @@ def test_embedding_wanted_flags_new_and_crowded_boxes_only():
     # With a budget of one crop, the new bird (no track at all) goes first.
     assert tr.embedding_wanted(probe, max_boxes=1).tolist() == [False, True, False, False]
     assert not tr.embedding_wanted(probe, max_boxes=0).any()
-    # Below high_thresh a box only meets stage 2 (IoU with a confirmed track, appearance can veto): a
-    # lone low box far from every track could change nothing; one in the crowd still can.
-    low = dets([box(600, 400), box(309, 100), box(100, 100)], 3 * DT, conf=[0.3, 0.3, 0.3])
-    assert tr.embedding_wanted(low).tolist() == [False, True, False]
-    assert not FlockTracker().embedding_wanted(dets([box(100, 100)], 0.0, conf=[0.3])).any()  # no track yet
 
 
 def test_frames_seconds_apart_use_the_sparse_motion_model():

@@ -400,12 +400,6 @@ class FlockTracker:
         re-identification), when its best track is lost or tentative, or when a second track also
         overlaps it by ``ambiguity_iou`` or more (a crowd: swap risk). ``max_boxes`` keeps only that
         many, by that order and then by confidence.
-
-        A box below ``high_thresh`` only ever meets stage 2, where appearance can veto a pair with a
-        track that overlaps it by ``1 - low_match_thresh`` (confirmed tracks; lost ones too with
-        ``low_match_lost``): without such a track its crop could change nothing and it is not wanted.
-        On two dev sequences (detector floor 0.1) these were 25% (40 birds) and 40% (120 birds) of the
-        boxes asked for before the budget cut.
         """
         if not isinstance(dets, Detections):
             raise ValueError(f"embedding_wanted: dets must be Detections, got {type(dets).__name__}")
@@ -417,8 +411,7 @@ class FlockTracker:
         candidate = dets.confidence >= self.config.low_thresh
         live = self._live
         if len(live) == 0 or n == 0:
-            # No track to pair with: only a box that may start one is worth a crop.
-            priority = np.where(candidate & (dets.confidence >= self.config.high_thresh), 3, 0)
+            priority = np.where(candidate, 3, 0)
         else:
             ts = float(dets.timestamp)
             last = self._last_raw_ts if self._last_raw_ts is not None else ts
@@ -432,10 +425,6 @@ class FlockTracker:
                 [best < 0.5, live.state[best_row] != CONFIRMED, second >= ambiguity_iou], [3, 2, 1], 0
             )
             priority[~candidate] = 0
-            c = self.config
-            stage2 = (live.state == CONFIRMED) | ((live.state == LOST) if c.low_match_lost else False)
-            pairable = (iou[stage2] >= 1.0 - c.low_match_thresh).any(axis=0)
-            priority[(dets.confidence < c.high_thresh) & ~pairable] = 0
         wanted = priority > 0
         if max_boxes is not None and int(wanted.sum()) > max_boxes:
             order = np.lexsort((-dets.confidence, -priority))  # priority first, then confidence
