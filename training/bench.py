@@ -4,8 +4,8 @@ All four runs see the same frames at the same input size, one frame at a time (a
 them), after a short warm-up. The runners take turns in blocks of `block` frames, so that load from
 other processes on a shared machine hits all of them alike, while each block runs as it would alone:
 with turns of one frame, a runner's onnxruntime or torch threads were still spinning when the next
-runner started (2 cores, 320 px: the bare detector read 23.9 ms instead of 15.7, the pipeline 35.3
-instead of 29.4).
+runner started (2 cores, 320 px: the bare detector read 23 ms instead of 16-19, and the pipeline 1.42x
+it instead of 1.83-2.04x).
   bare       onnxruntime `session.run` of the detector on pre-letterboxed inputs (the floor)
   pipeline   `vision.pipeline.FlockPipeline.process` (detect + embed + track + registry + counting + health),
              plus one `window_summary` (the report signals) at the end
