@@ -343,7 +343,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             imgs = sequence_frames(seq, frames) if seq else synthetic_frames(frames, seed=seed, birds=birds)
             result = bench_pipeline(imgs, detector=det, reid=reid or default_reid_path(), pt=weights,
                                     imgsz=imgsz, threads=threads, block=block,
-                                    config=PipelineConfig(detector_spin=True) if detector_spin else None)
+                                    config=PipelineConfig(detector_spin=detector_spin))
         except (ValueError, FileNotFoundError) as exc:
             fail(str(exc))
         emit(result, as_json=as_json, title="pipeline benchmark")

@@ -363,16 +363,17 @@ def id_breakdown(
     counted: the ids the headcount counted; birds_seen: distinct annotated birds. An id whose boxes mostly
     lie over no bird is `ids_on_no_bird`; the others go to the bird under most of their boxes, the first of
     a bird's ids being `birds_with_an_id` and the rest `duplicate_ids`, the over-count of a weak re-ID."""
+    ids = set(counted)
     ids_per_bird: Counter[int] = Counter()
     on_nothing = 0
-    for bid in set(counted):
+    for bid in ids:
         named = votes.get(bid, Counter())
         if not named or named.total() < off_bird.get(bid, 0):
             on_nothing += 1
         else:
             ids_per_bird[named.most_common(1)[0][0]] += 1
     return {
-        "counted_ids": len(set(counted)),
+        "counted_ids": len(ids),
         "birds_with_an_id": len(ids_per_bird),
         "duplicate_ids": ids_per_bird.total() - len(ids_per_bird),
         "ids_on_no_bird": on_nothing,
