@@ -4,7 +4,7 @@ Two ways to run it:
 
 Wall clock (`flockid edge run --config edge.yaml`, or `EdgeApp(cfg).run(max_seconds=None)`):
 an ordered start of workers (outbox, metrics server, uploader thread, one capture thread and one
-processing thread per camera) sharing a stop event; SIGTERM/SIGINT set it. Stop runs in reverse
+processing thread per camera) sharing a stop event; SIGTERM/SIGINT ask for it (see `on_signal`). Stop runs in reverse
 order: cameras, processing, a final partial report, then the outbox is flushed to the API for up
 to `stop_flush_s` seconds.
 
@@ -32,7 +32,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -69,6 +69,7 @@ class EdgeApp:
 
         self.config = config
         self.stop_event = threading.Event()
+        self._signal_received: int | None = None
         self.key = key if key is not None else load_device_key(config.key_path)
         self.outbox = Outbox(
             config.outbox.path,
@@ -414,7 +415,7 @@ class EdgeApp:
         last_ts: float | None = None
         processed_since_close = 0
         for frame in self._merged_frames():
-            if self.stop_event.is_set() or (max_frames is not None and stats.frames >= max_frames):
+            if self.stopping() or (max_frames is not None and stats.frames >= max_frames):
                 break
             if offset is None:
                 offset = self._time_offset(frame.timestamp)
@@ -465,7 +466,7 @@ class EdgeApp:
     def _drain_once(self) -> int:
         if self.uploader is None:
             return 0
-        n: int = self.uploader.drain(self.stop_event)
+        n: int = self.uploader.drain(_StopRequested(self))
         self._update_upload_metrics()
         return n
 
@@ -581,18 +582,55 @@ class EdgeApp:
         self._started = True
 
     def request_stop(self, *_: Any) -> None:
+        """Ask every worker to stop. Not for signal handlers: see `on_signal`."""
         self.stop_event.set()
         self._upload_wake.set()
 
+    def on_signal(self, signum: int, _frame: Any = None) -> None:
+        """SIGTERM/SIGINT handler: only records the signal; the main loops turn it into `request_stop()`.
+
+        Python runs a handler on the main thread between two bytecodes, which can be while that thread
+        is inside `stop_event.wait()` holding the event's internal, non-reentrant lock. `Event.set()`
+        from the handler then waits for that lock forever: the process ignores SIGTERM until systemd
+        kills it and the final report and flush are lost (seen once in CI; CPython gh-126434 is the
+        same trap with multiprocessing.Event). A plain attribute store takes no lock.
+        """
+        self._signal_received = signum
+
+    def install_signal_handlers(self) -> Callable[[], None]:
+        """Route SIGTERM and SIGINT to `on_signal`; returns a function that restores the old handlers.
+        Only the main thread may install handlers (a no-op elsewhere)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def stopping(self) -> bool:
+        """Whether stop was requested, by `request_stop()` or by a signal seen since the last call."""
+        if self._signal_received is not None and not self.stop_event.is_set():
+            log.info("signal %d received: stopping", self._signal_received)
+            self.request_stop()
+        return self.stop_event.is_set()
+
     def run(self, max_seconds: float | None = None, *, install_signals: bool = True) -> None:
-        """Run until SIGTERM/SIGINT (or max_seconds), then stop in order and flush the outbox."""
-        if install_signals and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
+        """Run until SIGTERM/SIGINT (or max_seconds), then stop in order and flush the outbox.
+        A signal is acted on within a second (the longest wait of the loop below)."""
+        restore = self.install_signal_handlers() if install_signals else (lambda: None)
+        try:
+            self._run_wall(max_seconds)
+        finally:
+            restore()
+
+    def _run_wall(self, max_seconds: float | None) -> None:
         self.start()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
-            while not self.stop_event.is_set():
+            while not self.stopping():
                 now = time.time()
                 assert self.window_end is not None
                 if now >= self.window_end:
@@ -667,6 +705,16 @@ class EdgeApp:
 
 
 __all__ = ["CameraRuntime", "EdgeApp", "RunStats", "setup_logging"]
+
+
+class _StopRequested:
+    """`is_set()` view of `EdgeApp.stopping()`, for loops that poll a stop event (the uploader's drain)."""
+
+    def __init__(self, app: EdgeApp) -> None:
+        self._app = app
+
+    def is_set(self) -> bool:
+        return self._app.stopping()
 
 
 def _suspects_death(dets: Any) -> bool:

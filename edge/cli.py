@@ -65,12 +65,12 @@ def run_command(
         fail(str(exc))
         return
     if cfg.clock == "source":
-        import signal
-
-        signal.signal(signal.SIGTERM, app.request_stop)
-        signal.signal(signal.SIGINT, app.request_stop)
-        stats = app.run_until_exhausted()
-        app.close()
+        restore = app.install_signal_handlers()
+        try:
+            stats = app.run_until_exhausted()
+        finally:
+            restore()
+            app.close()
         typer.echo(
             json.dumps(
                 {

@@ -23,11 +23,17 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from edge.outbox import Outbox, OutboxRow
 
 log = logging.getLogger("edge.uploader")
+
+
+class StopFlag(Protocol):
+    """What `drain` polls between rows: a threading.Event, or anything with the same `is_set()`."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -125,7 +131,7 @@ class Uploader:
         log.error("api rejected seq %s (%s); retrying at the maximum back-off", row.seq, detail)
         return UploadResult(row.seq, status, "rejected", detail), self._backoff(maximum=True)
 
-    def drain(self, stop: threading.Event | None = None, *, deadline: float | None = None) -> int:
+    def drain(self, stop: StopFlag | None = None, *, deadline: float | None = None) -> int:
         """Send pending rows until the outbox is empty, stop is set, the deadline passes or a retry
         is needed (then `next_wait` says how long to back off); returns rows acknowledged. Never sleeps."""
         done = 0

@@ -1,0 +1,88 @@
+"""SIGTERM/SIGINT handling of the edge app: a signal must always stop it, whatever the main thread holds."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from edge_testkit import base_config, write_clip, write_config
+
+from edge.app import EdgeApp
+from edge.config import load_config
+from edge.outbox import Outbox
+
+
+def _wall_app(tmp_path: Path, device: dict[str, Any]) -> EdgeApp:
+    clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
+    cfg = base_config(
+        tmp_path,
+        device,
+        clock="wall",
+        cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
+        report={"interval_s": 0.2, "snapshot_every_reports": 0},
+    )
+    return EdgeApp(load_config(write_config(tmp_path, cfg)))
+
+
+def test_signal_handler_returns_while_the_main_thread_holds_the_stop_events_lock(
+    tmp_path: Path, device: dict[str, Any]
+) -> None:
+    """Python runs a handler between two bytecodes of the main thread, possibly inside `Event.wait()`
+    with the event's internal lock held. A handler that calls `stop_event.set()` then blocks forever
+    on that lock (the CI hang: SIGTERM ignored for 30 s). Here the lock is held on purpose by the
+    thread that runs the handler."""
+    app = _wall_app(tmp_path, device)
+    try:
+        returned = threading.Event()
+
+        def handler_inside_wait() -> None:
+            with app.stop_event._cond:  # what Event.wait() holds between its bytecodes
+                app.on_signal(signal.SIGTERM, None)
+            returned.set()
+
+        t = threading.Thread(target=handler_inside_wait, daemon=True)
+        t.start()
+        assert returned.wait(5.0), "the signal handler blocked on the stop event's lock"
+        assert not app.stop_event.is_set()  # recorded only; the main loop acts on it
+        assert app.stopping() and app.stop_event.is_set()
+    finally:
+        app.close()
+
+
+def test_sigterm_stops_the_wall_clock_run_promptly_and_restores_the_handlers(
+    tmp_path: Path, device: dict[str, Any]
+) -> None:
+    app = _wall_app(tmp_path, device)
+    caught: list[int] = []
+
+    def ours(signum: int, _frame: Any) -> None:  # catches SIGTERM if run() failed to install its handler
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    outbox = Outbox(Path(app.config.outbox.path))
+    sent_at: list[float] = []
+    try:
+
+        def send_when_running() -> None:
+            deadline = time.monotonic() + 30
+            while outbox.head()[0] < 1 and time.monotonic() < deadline:  # two reports: the loop runs
+                time.sleep(0.05)
+            sent_at.append(time.monotonic())
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+
+        sender = threading.Thread(target=send_when_running, daemon=True)
+        sender.start()
+        app.run(max_seconds=60.0)
+        returned_at = time.monotonic()
+        sender.join(5)
+        assert caught == []  # the app's handler took it
+        assert sent_at and outbox.head()[0] >= 1
+        # Acted on within the loop's longest wait (1 s) plus the ordered stop; not at max_seconds.
+        assert returned_at - sent_at[0] < 15.0, returned_at - sent_at[0]
+        assert signal.getsignal(signal.SIGTERM) is ours  # restored after run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        outbox.close()
