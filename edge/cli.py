@@ -59,6 +59,7 @@ def run_command(
 
     cfg = _load(config)
     setup_logging(cfg.log_level)
+    _dump_stacks_on_sigusr1()
     try:
         app = EdgeApp(cfg)
     except (ValueError, FileNotFoundError, PermissionError) as exc:
@@ -85,6 +86,17 @@ def run_command(
         )
         return
     app.run(max_seconds=max_seconds)
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` writes every thread's stack to stderr (the journal): how to see where a box
+    that stopped reporting, or ignores SIGTERM, is stuck. faulthandler writes from C, taking no lock."""
+    import faulthandler
+    import signal
+    import sys
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 
 
 @edge_app.command("verify")

@@ -66,6 +66,20 @@ def _spawn(config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
         )
 
 
+def _stop_politely(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> int:
+    """SIGTERM, and the exit code. Should the edge not stop in time, its threads' stacks (SIGUSR1 ->
+    faulthandler) and the log's tail go in the failure message, so a hang seen once can be diagnosed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2.0)
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError(f"edge ignored SIGTERM for {timeout:g} s; log tail:\n{log.read_text()[-6000:]}") from None
+
+
 def _outbox_state(path: Path) -> tuple[int, int]:
     """(rows, pending) read without modifying the file."""
     import sqlite3
@@ -152,8 +166,7 @@ def test_sigkill_fifty_times_every_report_arrives_exactly_once(
     proc = _spawn(config, log)
     # SIGTERM is handled once the app runs; a fresh outbox row proves it does (a fixed sleep is flaky under load).
     wait_for(lambda n=rows_before: _outbox_state(outbox)[0] > n or proc.poll() is not None, 60, 0.05)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    assert _stop_politely(proc, log) == 0
     envs = _assert_api_matches_outbox(real_api, outbox, Path(device["pub_path"]))
     tally.update(
         documents=len(envs),
@@ -205,8 +218,7 @@ def test_api_down_then_back_backlog_drains(tmp_path: Path, device: dict[str, Any
         assert wait_for(lambda: len(real_api.stored()) >= backlog_when_back, 30)
         drain_s = time.monotonic() - t_back
         assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["last_upload"], 10)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert _stop_politely(proc, tmp_path / "edge.log") == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -262,8 +274,7 @@ def test_camera_stop_stall_corrupt_keeps_running_and_reports_it(
             cam.mode = mode
             time.sleep(seconds)
             assert proc.poll() is None, f"edge died during camera mode {mode}"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert _stop_politely(proc, tmp_path / "edge.log") == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -86,3 +86,44 @@ def test_sigterm_stops_the_wall_clock_run_promptly_and_restores_the_handlers(
     finally:
         signal.signal(signal.SIGTERM, previous)
         outbox.close()
+
+
+def test_sigusr1_dumps_every_threads_stack_and_the_edge_keeps_running(
+    tmp_path: Path, device: dict[str, Any]
+) -> None:
+    """`kill -USR1` is how an operator sees where a box that stopped reporting is stuck."""
+    import subprocess
+    import sys
+
+    from edge_testkit import subprocess_env, wait_for
+
+    clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
+    cfg = base_config(
+        tmp_path,
+        device,
+        clock="wall",
+        cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
+        report={"interval_s": 0.2, "snapshot_every_reports": 0},
+    )
+    config = write_config(tmp_path, cfg)
+    log = tmp_path / "edge.log"
+    outbox = Outbox(Path(cfg["outbox"]["path"]))
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)], env=subprocess_env(), stdout=fh, stderr=fh
+        )
+    try:
+        assert wait_for(lambda: outbox.head()[0] >= 0 or proc.poll() is not None, 60)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGUSR1)
+        assert wait_for(lambda: "_worker" in log.read_text(errors="replace"), 10), log.read_text()[-3000:]
+        text = log.read_text(errors="replace")
+        # Every thread, not only the main one: main ("Current thread 0x..."), capture, processing.
+        assert text.count("hread 0x") >= 3 and "Current thread 0x" in text
+        assert proc.poll() is None  # a dump, not a crash
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        outbox.close()
