@@ -59,6 +59,8 @@ _TAMPER_ALERT = {
 }
 _STATUS_RANK = {"offline": 0, "covered": 1, "dark": 2, "moved": 3, "frozen": 4, "corrupt": 5, "ok": 6}
 _SNAPSHOT_BUDGET_B64 = 1_500_000  # all snapshots of one report, base64 characters
+STOP_CAMERAS_S = 2.0  # stop(): all capture threads together
+STOP_WORKERS_S = 5.0  # stop(): processing threads and the uploader together
 
 
 class EdgeApp:
@@ -675,16 +677,25 @@ class EdgeApp:
             log.exception("reading outbox metrics failed")
 
     def stop(self) -> None:
-        """Reverse order: cameras, workers, final partial report, outbox flush, uploader, metrics."""
+        """Reverse order: cameras, workers, final partial report, outbox flush, uploader, metrics.
+
+        Bounded whatever hangs (an RTSP read, an inference, an API that accepts and never answers): at
+        most STOP_CAMERAS_S + STOP_WORKERS_S, the final report, then `stop_flush_s`, so systemd's
+        TimeoutStopSec (30 s in the shipped unit) is not reached with the default `stop_flush_s`. A thread
+        still stuck is a daemon and dies with the process; the outbox makes that safe."""
         if self._stopped:
             return
         self._stopped = True
         self.request_stop()
-        for rt in self.cams.values():
-            if rt.camera is not None:
-                rt.camera.stop(timeout=2.0)
+        cameras = [rt.camera for rt in self.cams.values() if rt.camera is not None]
+        for cam in cameras:
+            cam.request_stop()
+        until = time.monotonic() + STOP_CAMERAS_S
+        for cam in cameras:
+            cam.stop(timeout=max(0.0, until - time.monotonic()))
+        until = time.monotonic() + STOP_WORKERS_S
         for t in self._threads:
-            t.join(timeout=5.0)
+            t.join(timeout=max(0.0, until - time.monotonic()))
         busy = any(rt.window.frames_processed or rt.window.alerts for rt in self.cams.values())
         if self._started and self.window_start is not None and busy:
             try:

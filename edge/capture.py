@@ -185,6 +185,10 @@ class OpenCVCamera:
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.camera_id}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the capture thread to stop, without waiting (stop several cameras at once)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -145,7 +145,13 @@ class EdgeConfig(_Strict):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=9108, ge=0, le=65535, description="None disables; 0 = any free port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    stop_flush_s: float = Field(default=10.0, ge=0.0, le=600.0, description="SIGTERM: time to drain the outbox")
+    stop_flush_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=600.0,
+        description="SIGTERM: time to drain the outbox; stop takes at most this plus ~8 s, so keep it under the "
+        "service's TimeoutStopSec (30 s in the shipped unit) minus 10 s",
+    )
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> EdgeConfig:

@@ -29,6 +29,8 @@ from edge.outbox import Outbox, OutboxRow
 
 log = logging.getLogger("edge.uploader")
 
+MIN_REQUEST_S = 0.2  # the shortest request a deadline leaves: less cannot even connect
+
 
 class StopFlag(Protocol):
     """What `drain` polls between rows: a threading.Event, or anything with the same `is_set()`."""
@@ -64,6 +66,7 @@ class Uploader:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.client = client or httpx.Client(timeout=timeout_s, headers=headers)
+        self.timeout_s = timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.failures = 0
@@ -86,13 +89,18 @@ class Uploader:
             delay = max(delay, min(retry_after, self.backoff_max_s))
         return delay
 
-    def send(self, row: OutboxRow) -> tuple[UploadResult, float]:
-        """POST one row; returns the result and how long to wait before the next attempt."""
+    def send(self, row: OutboxRow, *, deadline: float | None = None) -> tuple[UploadResult, float]:
+        """POST one row; returns the result and how long to wait before the next attempt. With a
+        deadline (time.monotonic()), the request may not outlast it: a hung API cannot hold up a stop."""
         import httpx
 
         body = row.envelope.model_dump_json()
         try:
-            resp = self.client.post(self.endpoint, content=body)
+            if deadline is None:
+                resp = self.client.post(self.endpoint, content=body)
+            else:
+                left = max(MIN_REQUEST_S, min(self.timeout_s, deadline - time.monotonic()))
+                resp = self.client.post(self.endpoint, content=body, timeout=left)
         except httpx.HTTPError as exc:
             self.errors_total += 1
             self.outbox.mark_attempt(row.seq, f"transport: {exc!r}")
@@ -142,7 +150,7 @@ class Uploader:
             row = self.outbox.next_unsent()
             if row is None:
                 break
-            result, wait = self.send(row)
+            result, wait = self.send(row, deadline=deadline)
             self.last_result = result
             if result.outcome in ("sent", "duplicate"):
                 done += 1

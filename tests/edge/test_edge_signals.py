@@ -127,3 +127,39 @@ def test_sigusr1_dumps_every_threads_stack_and_the_edge_keeps_running(
         if proc.poll() is None:
             proc.kill()
         outbox.close()
+
+
+def test_stop_is_bounded_when_the_api_accepts_and_never_answers(tmp_path: Path, device: dict[str, Any]) -> None:
+    """A hung API (or proxy) must not hold up a stop past stop_flush_s plus the worker budgets: systemd
+    kills the box at TimeoutStopSec, and the api's own request timeout here (60 s) is far beyond it."""
+    import socket
+
+    from edge.app import STOP_CAMERAS_S, STOP_WORKERS_S
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)  # accepts (the kernel completes the handshake), never reads, never answers
+    port = server.getsockname()[1]
+    clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
+    cfg = base_config(
+        tmp_path,
+        device,
+        clock="wall",
+        cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
+        report={"interval_s": 0.2, "snapshot_every_reports": 0},
+        api={"url": f"http://127.0.0.1:{port}", "api_key": "k" * 24, "timeout_s": 60},
+        stop_flush_s=2.0,
+    )
+    app = EdgeApp(load_config(write_config(tmp_path, cfg)))
+    try:
+        t0 = time.monotonic()
+        app.run(max_seconds=2.0, install_signals=False)  # reports pile up behind the hung API, then stop()
+        took = time.monotonic() - t0 - 2.0
+    finally:
+        server.close()
+    assert took < STOP_CAMERAS_S + STOP_WORKERS_S + 2.0 + 1.5, took
+    rows = Outbox(Path(app.config.outbox.path))
+    try:
+        assert rows.backlog() >= 2  # nothing was lost: it waits for the next start
+    finally:
+        rows.close()

@@ -229,6 +229,14 @@ def test_shipped_example_config_and_unit_file_are_valid() -> None:
     unit = (deploy / "flockid-edge.service").read_text()
     assert "ExecStart=/opt/flockid/venv/bin/python -m edge run --config /etc/flockid/edge.yaml" in unit
     assert "KillSignal=SIGTERM" in unit and "[Install]" in unit
+    # systemd must not SIGKILL a stop that runs its full course (final report, then the flush).
+    from edge.app import STOP_CAMERAS_S, STOP_WORKERS_S
+    from edge.config import EdgeConfig
+
+    timeout_stop = float(next(ln.split("=", 1)[1] for ln in unit.splitlines() if ln.startswith("TimeoutStopSec=")))
+    default_flush = EdgeConfig.model_fields["stop_flush_s"].default
+    assert timeout_stop >= 1.0 + STOP_CAMERAS_S + STOP_WORKERS_S + default_flush + 5.0
+    assert cfg.stop_flush_s + STOP_CAMERAS_S + STOP_WORKERS_S + 6.0 <= timeout_stop
 
 
 def test_bench_edge_cli_reports_rows_and_missing_models(tmp_path: Path) -> None:
