@@ -15,16 +15,21 @@ from edge.config import load_config
 from edge.outbox import Outbox
 
 
-def _wall_app(tmp_path: Path, device: dict[str, Any]) -> EdgeApp:
+def _wall_config(tmp_path: Path, device: dict[str, Any], **over: Any) -> dict[str, Any]:
+    """One looping clip camera on the wall clock, a report every 0.2 s."""
     clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
-    cfg = base_config(
+    return base_config(
         tmp_path,
         device,
         clock="wall",
         cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
         report={"interval_s": 0.2, "snapshot_every_reports": 0},
+        **over,
     )
-    return EdgeApp(load_config(write_config(tmp_path, cfg)))
+
+
+def _wall_app(tmp_path: Path, device: dict[str, Any], **over: Any) -> EdgeApp:
+    return EdgeApp(load_config(write_config(tmp_path, _wall_config(tmp_path, device, **over))))
 
 
 def test_signal_handler_returns_while_the_main_thread_holds_the_stop_events_lock(
@@ -97,14 +102,7 @@ def test_sigusr1_dumps_every_threads_stack_and_the_edge_keeps_running(
 
     from edge_testkit import subprocess_env, wait_for
 
-    clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
-    cfg = base_config(
-        tmp_path,
-        device,
-        clock="wall",
-        cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
-        report={"interval_s": 0.2, "snapshot_every_reports": 0},
-    )
+    cfg = _wall_config(tmp_path, device)
     config = write_config(tmp_path, cfg)
     log = tmp_path / "edge.log"
     outbox = Outbox(Path(cfg["outbox"]["path"]))
@@ -140,17 +138,12 @@ def test_stop_is_bounded_when_the_api_accepts_and_never_answers(tmp_path: Path, 
     server.bind(("127.0.0.1", 0))
     server.listen(16)  # accepts (the kernel completes the handshake), never reads, never answers
     port = server.getsockname()[1]
-    clip = write_clip(tmp_path / "cam.avi", 30, fps=10.0)
-    cfg = base_config(
+    app = _wall_app(
         tmp_path,
         device,
-        clock="wall",
-        cameras=[{"camera_id": "cam1", "source": str(clip), "loop": True, "fps": 5}],
-        report={"interval_s": 0.2, "snapshot_every_reports": 0},
         api={"url": f"http://127.0.0.1:{port}", "api_key": "k" * 24, "timeout_s": 60},
         stop_flush_s=2.0,
     )
-    app = EdgeApp(load_config(write_config(tmp_path, cfg)))
     try:
         t0 = time.monotonic()
         app.run(max_seconds=2.0, install_signals=False)  # reports pile up behind the hung API, then stop()
