@@ -190,7 +190,7 @@ class OpenCVCamera:
         self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
