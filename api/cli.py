@@ -140,4 +140,4 @@ def register_bench(bench_app: typer.Typer) -> None:
 
         result = run_bench(farms=farms, days=days, birds=birds, ingest_reports=ingest_reports, queries=queries,
                            database_url=database_url, keep=keep, seed=seed)
-        emit(result, as_json=as_json, title="bench api")
+        emit(result, as_json=as_json, title="bench api", measured=True)

@@ -180,4 +180,4 @@ def register_bench(bench_app: typer.Typer) -> None:
             fail(f"--sizes must be comma-separated integers, got {sizes!r}")
             return
         result = run_bench(size_list, seconds=seconds, camera_fps=fps, detector=detector, models_dir=models_dir)
-        emit(result, as_json=as_json, title="flockid bench edge", rows_key="rows")
+        emit(result, as_json=as_json, title="flockid bench edge", rows_key="rows", measured=True)

@@ -43,12 +43,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def emit(result: Mapping[str, Any], *, as_json: bool, title: str = "", rows_key: str | None = None) -> None:
+def emit(
+    result: Mapping[str, Any], *, as_json: bool, title: str = "", rows_key: str | None = None, measured: bool = False
+) -> None:
     """Print `result` as one JSON object (as_json) or as a table.
 
     Scalars become a two-column key/value table. When rows_key names a list of dicts in result,
-    those rows are printed as a second table with one column per key.
+    those rows are printed as a second table with one column per key. `measured` (evaluations and
+    benchmarks) adds `environment`: the package versions, machine and commit that produced the figures.
     """
+    if measured:
+        from flockid.provenance import environment
+
+        result = {**result, "environment": environment()}
     if as_json:
         sys.stdout.write(json.dumps(_jsonable(result), sort_keys=False) + "\n")
         sys.stdout.flush()

@@ -194,7 +194,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         if update_card:
             key = f"{Path(data).parent.name}/{split}"
             update_card_metrics(m, key, {k: v for k, v in result.items() if k not in ("model", "data")})
-        emit(result, as_json=as_json, title="detector evaluation", rows_key="groups")
+        emit(result, as_json=as_json, title="detector evaluation", rows_key="groups", measured=True)
 
     @eval_app.command("detect-states")
     def eval_detect_states(
@@ -218,7 +218,7 @@ def register_eval(eval_app: typer.Typer) -> None:
                                                 conf=conf, on_frame=tick)
             except (ValueError, FileNotFoundError) as exc:
                 fail(str(exc))
-        emit(result, as_json=as_json, title="detector recall by health state", rows_key="rows")
+        emit(result, as_json=as_json, title="detector recall by health state", rows_key="rows", measured=True)
 
     @eval_app.command("reid")
     def eval_reid(
@@ -243,7 +243,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         if update_card:
             update_card_metrics(m, f"{Path(data).name}/{result['protocol']}",
                                 {k: v for k, v in result.items() if k not in ("model", "query", "gallery")})
-        emit(result, as_json=as_json, title=f"re-ID evaluation ({result['protocol']})")
+        emit(result, as_json=as_json, title=f"re-ID evaluation ({result['protocol']})", measured=True)
 
     @eval_app.command("reid-calibration")
     def eval_reid_calibration(
@@ -305,7 +305,7 @@ def register_eval(eval_app: typer.Typer) -> None:
                                            max_frames=max_frames, on_frame=tick)
             except (ValueError, FileNotFoundError) as exc:
                 fail(str(exc))
-        emit(result, as_json=as_json, title="tracking evaluation", rows_key="rows")
+        emit(result, as_json=as_json, title="tracking evaluation", rows_key="rows", measured=True)
 
 
 def register_bench(bench_app: typer.Typer) -> None:
@@ -346,4 +346,4 @@ def register_bench(bench_app: typer.Typer) -> None:
                                     config=PipelineConfig(detector_spin=detector_spin))
         except (ValueError, FileNotFoundError) as exc:
             fail(str(exc))
-        emit(result, as_json=as_json, title="pipeline benchmark")
+        emit(result, as_json=as_json, title="pipeline benchmark", measured=True)

@@ -700,7 +700,7 @@ def count_command(
         "id_detail": {k: sum(r["id_detail"][k] for r in rows) for k in (rows[0]["id_detail"] if rows else {})},
         "rows": rows,
     }
-    emit(result, as_json=json_out, title="verified headcount", rows_key="rows")
+    emit(result, as_json=json_out, title="verified headcount", rows_key="rows", measured=True)
 
 
 def register_eval(eval_app: typer.Typer) -> None:

@@ -24,6 +24,9 @@ def test_bench_pipeline_reports_all_runners():
                 "ratio_ultralytics_track_pt_vs_pipeline"):
         assert r[key] > 0, key
     assert isinstance(r["meets_target"], bool)
+    import onnxruntime
+
+    assert r["environment"]["packages"]["onnxruntime"] == onnxruntime.__version__
 
 
 def test_bench_pipeline_blocks_skip_the_first_frame_of_each_turn():

@@ -255,6 +255,8 @@ def test_eval_count_on_a_synthetic_mot_sequence(tmp_path: Path) -> None:
     data = json.loads(res.output.strip().splitlines()[-1])
     row = data["rows"][0]
     assert row["truth"] == 12 and row["frames"] == 40
+    # What produced the figures travels with them.
+    assert data["environment"]["packages"]["numpy"] == np.__version__
     assert row["low"] <= row["value"] <= row["high"]
     assert 0 < row["value"] <= row["truth_seen"] + 1
     # The band's terms, to tell why a band misses the truth (fragmentation, unresolved tracks, misses).
