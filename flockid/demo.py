@@ -173,6 +173,12 @@ def run_demo(out: Path, *, days: int, seed: int, port: int, keep_running: bool, 
         charts = write_charts(api, tenant, out, series)
         summary["outputs"] = {"video": str(video) if video else None, **{k: str(v) for k, v in charts.items()}}
         summary["wall_time_s"] = round(time.monotonic() - t_start, 1)
+        # The figures depend on the seed, on the footage's dates (the burnt-in clock prints them; see the
+        # README) and on the packages underneath: all three travel with them.
+        from flockid.provenance import environment
+
+        summary["footage"] = {"seed": seed, "days": days, "end": end.isoformat()}
+        summary["environment"] = environment()
         dashboard = f"{api.url}/dashboard"
         summary["dashboard"] = {"url": dashboard, "lender_api_key": tenant.lender_key}
         _write_json(out / "summary.json", summary)

@@ -36,6 +36,8 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert tc["death_to_lender_h_at_most"][0] is not None and tc["death_to_lender_h_at_most"][0] <= 10
     assert tc["band_holds_truth"] == tc["buckets_with_headcount"] >= 5
     assert "checked against the synthetic truth" in proc.stdout
+    assert summary["footage"]["seed"] == 3 and summary["footage"]["end"].endswith("T00:00:00+00:00")
+    assert summary["environment"]["packages"]["numpy"]
     for chart in ("headcount", "weight", "valuation"):
         png = out / f"{chart}.png"
         assert png.stat().st_size > 10_000, chart
